@@ -1,0 +1,104 @@
+# hearth — plain Makefile. `make` builds bin/hearth; `make test` runs every test; `make asan` builds
+# with ASan+UBSan and runs the tests against that build; `make fuzz` builds the libFuzzer targets.
+
+O        ?= build
+BIN      ?= bin/hearth
+CC       ?= cc
+PKG_CONFIG ?= pkg-config
+WERROR   ?= -Werror
+
+# mbedTLS 2.28 ships no .pc file in Debian bookworm; everything else is found through pkg-config.
+PKGS      = sqlite3
+MBEDTLS_LIBS = -lmbedtls -lmbedx509 -lmbedcrypto
+
+WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+           -Wno-format-nonliteral -Wvla $(WERROR)
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
+           $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) -I. $(shell $(PKG_CONFIG) --cflags $(PKGS))
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS) $(EXTRA_LDFLAGS)
+LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS)) $(MBEDTLS_LIBS) -lpthread
+
+COMMON_SRC = common/herr.c common/log.c common/rng.c common/fsutil.c
+CA_SRC     = ca/key.c ca/cert.c ca/csr.c ca/crl.c ca/der.c
+SERVER_SRC = server/store.c server/store_sqlite.c server/datadir.c server/pki.c server/cli.c \
+             server/cmd_init.c server/cmd_serve.c server/cmd_device.c server/cmd_ca.c
+LIB_SRC    = $(COMMON_SRC) $(CA_SRC) $(SERVER_SRC)
+LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o
+MAIN_OBJ   = $(O)/server/main.o
+
+MIGRATIONS = $(sort $(wildcard schema/migrations/*.sql))
+
+UNIT_SRC   = $(wildcard tests/unit/test_*.c)
+UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
+CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check)
+
+FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
+
+.PHONY: all test unit integration asan fuzz fuzz-run run clean
+all: $(BIN)
+
+$(BIN): $(MAIN_OBJ) $(O)/libhearth.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(O)/libhearth.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# The migrations are compiled in, so the binary carries the schema it expects.
+$(O)/gen/migrations.c: $(MIGRATIONS) schema/embed.sh
+	@mkdir -p $(dir $@)
+	sh schema/embed.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(O)/gen/migrations.o: $(O)/gen/migrations.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/tests/%: tests/unit/%.c $(O)/libhearth.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/libhearth.a $(LIBS) $(CHECK_LIBS)
+
+# Fuzz targets also build with a plain main() (tests/fuzz/replay.c) so `make test` replays their
+# seed corpora on every run; `make fuzz` builds the real libFuzzer binaries with clang.
+$(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libhearth.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/replay.c $(O)/libhearth.a $(LIBS)
+
+unit: $(UNIT_BIN)
+	@sh tests/run-unit.sh $(UNIT_BIN)
+
+integration: $(BIN) $(FUZZ_SRC:tests/fuzz/%.c=$(O)/fuzz-replay/%)
+	@HEARTH=$(abspath $(BIN)) FUZZ_REPLAY_DIR=$(abspath $(O)/fuzz-replay) sh tests/run-integration.sh
+
+test: all
+	@$(MAKE) --no-print-directory unit integration
+
+asan:
+	@$(MAKE) --no-print-directory O=build/asan BIN=build/asan/hearth \
+		CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+		EXTRA_LDFLAGS="-fsanitize=address,undefined" test
+
+FUZZ_CC ?= clang
+fuzz:
+	@mkdir -p $(O)/fuzz
+	@for t in $(FUZZ_SRC:tests/fuzz/%.c=%); do \
+		echo "  FUZZ $$t"; \
+		$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+			-o $(O)/fuzz/$$t tests/fuzz/$$t.c $(COMMON_SRC) $(CA_SRC) $(MBEDTLS_LIBS) || exit 1; \
+	done
+	@echo "run: $(O)/fuzz/fuzz_csr -max_total_time=60 tests/fuzz/corpus/csr"
+
+DATA ?= ./hearth-data
+run: $(BIN)
+	$(BIN) serve --data $(DATA)
+
+clean:
+	rm -rf build bin
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

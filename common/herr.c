@@ -1,0 +1,19 @@
+#include "herr.h"
+
+const char *herr_str(enum herr e)
+{
+	switch (e) {
+	case HERR_OK: return "success";
+	case HERR_NOMEM: return "out of memory";
+	case HERR_IO: return "input/output error";
+	case HERR_INVALID: return "invalid input";
+	case HERR_TOOBIG: return "input too large";
+	case HERR_EXISTS: return "already exists";
+	case HERR_NOTFOUND: return "not found";
+	case HERR_CRYPTO: return "cryptographic failure";
+	case HERR_STORE: return "database failure";
+	case HERR_SCHEMA: return "database schema mismatch";
+	case HERR_STATE: return "not possible in the current state";
+	}
+	return "unknown error";
+}

@@ -1,0 +1,75 @@
+/* hearth init: create a data directory. */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "ca/cert.h"
+#include "server/cli.h"
+#include "server/datadir.h"
+
+static const char usage[] =
+	"hearth init --data DIR [--name NAME]... [--endpoint-days N]\n"
+	"  --name NAME          DNS name or IP address devices use to reach this server; repeat for\n"
+	"                       more (default: localhost and 127.0.0.1). The first is the subject CN.\n"
+	"  --endpoint-days N    life of the endpoint certificate (default 30, at most 397)\n";
+
+/* Shared with `hearth serve`, which initialises an empty directory before it starts. */
+int cli_init_datadir(const char *dir, const char *const *names, size_t count, unsigned days)
+{
+	char actor[96];
+	struct datadir_init_opts opts = {
+		.names = names, .name_count = count, .endpoint_days = days, .actor = actor,
+	};
+	int created = 0;
+
+	cli_actor(actor, sizeof(actor));
+	if (datadir_init(dir, &opts, &created) != HERR_OK)
+		return CLI_FAIL;
+	if (created)
+		printf("initialised %s: new root and issuing CA, endpoint certificate, manifest key, database\n", dir);
+	else
+		printf("%s is already initialised; nothing changed\n", dir);
+	return CLI_OK;
+}
+
+int cmd_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "endpoint-days", required_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *names[CA_MAX_SANS];
+	const char *data = NULL;
+	unsigned days = 0;
+	size_t count = 0;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "d:n:e:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			data = optarg;
+			break;
+		case 'n':
+			if (count == CA_MAX_SANS)
+				return cli_usage("init", usage, "at most %d --name options", CA_MAX_SANS);
+			names[count++] = optarg;
+			break;
+		case 'e':
+			/* 397 days is the CA/Browser Forum ceiling; hearth's point is short lives. */
+			if (cli_parse_uint(optarg, 1, 397, &days) != 0)
+				return cli_usage("init", usage, "--endpoint-days must be 1..397");
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return CLI_OK;
+		default:
+			return cli_usage("init", usage, "unknown option");
+		}
+	}
+	if (optind != argc)
+		return cli_usage("init", usage, "unexpected argument '%s'", argv[optind]);
+	return cli_init_datadir(cli_data_dir(data), names, count, days);
+}

@@ -1,0 +1,49 @@
+/* hearth: one binary. `hearth serve` is the daemon; the other subcommands are its tools. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "server/cli.h"
+
+#define HEARTH_VERSION "0.1.0"
+
+static const char usage[] =
+	"hearth COMMAND [OPTIONS]\n"
+	"\n"
+	"  init    --data DIR [--name NAME]... [--endpoint-days N]\n"
+	"          create a data directory with a new CA, endpoint certificate and database\n"
+	"  serve   --data DIR [--name NAME]...\n"
+	"          run the daemon (initialises DIR first if it is empty)\n"
+	"  device  add|revoke|list ...   manage devices and their certificates\n"
+	"  ca      show|crl ...          inspect the CA, write the CRL\n"
+	"  version\n"
+	"\n"
+	"DIR defaults to $HEARTH_DATA, then " CLI_DEFAULT_DATA ". `hearth COMMAND --help` for more.\n";
+
+int main(int argc, char **argv)
+{
+	/* Everything hearth creates is private unless it says otherwise. */
+	umask(077);
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return CLI_USAGE;
+	}
+	if (strcmp(argv[1], "init") == 0)
+		return cmd_init(argc - 1, argv + 1);
+	if (strcmp(argv[1], "serve") == 0)
+		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "device") == 0)
+		return cmd_device(argc - 1, argv + 1);
+	if (strcmp(argv[1], "ca") == 0)
+		return cmd_ca(argc - 1, argv + 1);
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("hearth %s\n", HEARTH_VERSION);
+		return CLI_OK;
+	}
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(usage, stdout);
+		return CLI_OK;
+	}
+	fprintf(stderr, "hearth: unknown command '%s'\n\n%s", argv[1], usage);
+	return CLI_USAGE;
+}

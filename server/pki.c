@@ -1,0 +1,187 @@
+#include "server/pki.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ca/crl.h"
+#include "ca/key.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+
+/* How long a CRL stays valid; the daemon re-issues it well before then. */
+#define CRL_VALID_S (7 * 86400)
+#define BUNDLE_MAX 65536
+
+struct issuer {
+	struct ca_key *key;
+	struct ca_cert *cert;
+};
+
+static enum herr issuer_load(const struct datadir *dd, struct issuer *is)
+{
+	char path[PATH_MAX];
+	enum herr rc;
+
+	memset(is, 0, sizeof(*is));
+	rc = datadir_file(dd, DATADIR_ISSUING_KEY, path, sizeof(path));
+	if (rc == HERR_OK)
+		rc = ca_key_load(path, &is->key);
+	if (rc == HERR_OK)
+		rc = datadir_file(dd, DATADIR_ISSUING_CERT, path, sizeof(path));
+	if (rc == HERR_OK)
+		rc = ca_cert_load(path, &is->cert);
+	if (rc == HERR_OK && !ca_cert_matches_key(is->cert, is->key)) {
+		log_err("%s/%s does not belong to %s", dd->path, DATADIR_ISSUING_CERT, DATADIR_ISSUING_KEY);
+		rc = HERR_STATE;
+	}
+	return rc;
+}
+
+static void issuer_clear(struct issuer *is)
+{
+	ca_key_free(is->key);
+	ca_cert_free(is->cert);
+	memset(is, 0, sizeof(*is));
+}
+
+enum herr pki_issue_device(struct datadir *dd, const char *id, const char *model,
+			   const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
+			   char **pem, struct ca_cert_info *info)
+{
+	struct ca_cert_request req = {
+		.kind = CA_CERT_DEVICE, .common_name = id, .days = days ? days : PKI_DEVICE_DAYS,
+		.subject_spki = spki, .subject_spki_len = spki_len,
+	};
+	int64_t now = (int64_t)time(NULL);
+	struct store_cert row;
+	struct issuer is;
+	enum herr rc;
+
+	*pem = NULL;
+	rc = store_model_ensure(dd->store, model, now);
+	if (rc != HERR_OK)
+		return rc;
+	rc = store_device_insert(dd->store, id, model, now);
+	if (rc == HERR_EXISTS) {
+		log_err("device '%s' already exists", id);
+		return rc;
+	}
+	if (rc != HERR_OK)
+		return rc;
+	rc = issuer_load(dd, &is);
+	if (rc == HERR_OK)
+		rc = ca_cert_issue(&req, is.key, is.cert, pem, info);
+	issuer_clear(&is);
+	if (rc != HERR_OK)
+		return rc;
+	row = (struct store_cert){
+		.serial = info->serial_hex, .kind = "device", .device_id = id,
+		.subject = info->subject, .fingerprint = info->fingerprint,
+		.not_before = info->not_before, .not_after = info->not_after, .pem = *pem,
+	};
+	rc = store_cert_insert(dd->store, &row);
+	if (rc == HERR_OK)
+		rc = store_audit(dd->store, now, actor, "device.add", id, info->serial_hex);
+	if (rc != HERR_OK) {
+		free(*pem);
+		*pem = NULL;
+	}
+	return rc;
+}
+
+struct revoked_list {
+	struct ca_crl_entry *entries;
+	size_t count, cap;
+	enum herr rc;
+};
+
+static int collect_revoked(void *ctx, const char *serial, int64_t revoked_at)
+{
+	struct revoked_list *l = ctx;
+	char *copy;
+
+	if (l->count == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct ca_crl_entry *grown;
+
+		if (cap > CA_CRL_MAX_ENTRIES) {
+			l->rc = HERR_TOOBIG;
+			return 1;
+		}
+		grown = realloc(l->entries, cap * sizeof(*grown));
+		if (!grown) {
+			l->rc = HERR_NOMEM;
+			return 1;
+		}
+		l->entries = grown;
+		l->cap = cap;
+	}
+	copy = strdup(serial);
+	if (!copy) {
+		l->rc = HERR_NOMEM;
+		return 1;
+	}
+	l->entries[l->count].serial_hex = copy;
+	l->entries[l->count].revoked_at = revoked_at;
+	l->count++;
+	return 0;
+}
+
+enum herr pki_publish_crl(struct datadir *dd, char **pem_out)
+{
+	struct revoked_list list = { .rc = HERR_OK };
+	int64_t now = (int64_t)time(NULL);
+	char path[PATH_MAX], *pem = NULL;
+	uint64_t number = 0;
+	struct issuer is = { 0 };
+	enum herr rc;
+	size_t i;
+
+	if (pem_out)
+		*pem_out = NULL;
+	rc = store_cert_list_revoked(dd->store, now, collect_revoked, &list);
+	if (rc == HERR_OK)
+		rc = list.rc;
+	if (rc == HERR_OK)
+		rc = store_crl_next_number(dd->store, &number);
+	if (rc == HERR_OK)
+		rc = issuer_load(dd, &is);
+	if (rc == HERR_OK)
+		rc = ca_crl_issue(is.key, is.cert, list.entries, list.count, number, now,
+				  now + CRL_VALID_S, &pem);
+	if (rc == HERR_OK)
+		rc = datadir_file(dd, DATADIR_CRL, path, sizeof(path));
+	if (rc == HERR_OK)
+		rc = fs_write_file(path, pem, strlen(pem), 0644, 0);
+	if (rc == HERR_OK && pem_out) {
+		*pem_out = pem;
+		pem = NULL; /* ownership passed */
+	}
+	if (rc != HERR_OK)
+		log_err("cannot publish the CRL: %s", herr_str(rc));
+	free(pem);
+	issuer_clear(&is);
+	for (i = 0; i < list.count; i++)
+		free((char *)list.entries[i].serial_hex);
+	free(list.entries);
+	return rc;
+}
+
+enum herr pki_ca_bundle(const struct datadir *dd, char **pem, size_t *len)
+{
+	char path[PATH_MAX];
+	uint8_t *data = NULL;
+	enum herr rc;
+
+	*pem = NULL;
+	rc = datadir_file(dd, DATADIR_CA_BUNDLE, path, sizeof(path));
+	if (rc == HERR_OK)
+		rc = fs_read_file(path, BUNDLE_MAX, &data, len);
+	if (rc != HERR_OK) {
+		log_err("%s: %s", path, herr_str(rc));
+		return rc;
+	}
+	*pem = (char *)data;
+	return HERR_OK;
+}

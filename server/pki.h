@@ -1,0 +1,29 @@
+/* pki: the operations of hearth's running CA on an open data directory: issuing device
+ * certificates and publishing the CRL. Each one records what it did in the store (certificate rows
+ * and the audit log) in the same transaction as the change. */
+#ifndef HEARTH_PKI_H
+#define HEARTH_PKI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ca/cert.h"
+#include "common/herr.h"
+#include "server/datadir.h"
+
+#define PKI_DEVICE_DAYS 365
+
+/* Register device id of model and sign a certificate for the public key spki (from a checked CSR
+ * or a key made here). Runs inside the caller's transaction. */
+enum herr pki_issue_device(struct datadir *dd, const char *id, const char *model,
+			   const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
+			   char **pem, struct ca_cert_info *info);
+
+/* Re-issue the CRL from the store's revoked certificates, write it to DIR/certs/crl.pem, and hand
+ * back the PEM if pem is not NULL. Runs inside the caller's transaction. */
+enum herr pki_publish_crl(struct datadir *dd, char **pem);
+
+/* The bundle a device needs to verify the endpoint (issuing CA + root), as a new string. */
+enum herr pki_ca_bundle(const struct datadir *dd, char **pem, size_t *len);
+
+#endif

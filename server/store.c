@@ -1,0 +1,105 @@
+#include "server/store.h"
+
+#include <stdlib.h>
+
+#include "server/migrations.h"
+#include "server/store_backend.h"
+
+struct store {
+	const struct store_backend *be;
+	void *impl;
+};
+
+enum herr store_wrap(const struct store_backend *be, void *impl, struct store **out)
+{
+	struct store *st = calloc(1, sizeof(*st));
+
+	*out = NULL;
+	if (!st) {
+		be->close(impl);
+		return HERR_NOMEM;
+	}
+	st->be = be;
+	st->impl = impl;
+	*out = st;
+	return HERR_OK;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	st->be->close(st->impl);
+	free(st);
+}
+
+int store_schema_latest(void)
+{
+	return migration_count > 0 ? migrations[migration_count - 1].version : 0;
+}
+
+int store_schema_version(struct store *st)
+{
+	return st->be->schema_version(st->impl);
+}
+
+enum herr store_begin(struct store *st)
+{
+	return st->be->begin(st->impl);
+}
+
+enum herr store_commit(struct store *st)
+{
+	return st->be->commit(st->impl);
+}
+
+void store_rollback(struct store *st)
+{
+	st->be->rollback(st->impl);
+}
+
+enum herr store_model_ensure(struct store *st, const char *name, int64_t now)
+{
+	return st->be->model_ensure(st->impl, name, now);
+}
+
+enum herr store_device_insert(struct store *st, const char *id, const char *model, int64_t now)
+{
+	return st->be->device_insert(st->impl, id, model, now);
+}
+
+enum herr store_device_get(struct store *st, const char *id, struct store_device *out)
+{
+	return st->be->device_get(st->impl, id, out);
+}
+
+enum herr store_device_revoke(struct store *st, const char *id, int64_t now, int *certs)
+{
+	return st->be->device_revoke(st->impl, id, now, certs);
+}
+
+enum herr store_device_list(struct store *st, store_device_fn fn, void *ctx)
+{
+	return st->be->device_list(st->impl, fn, ctx);
+}
+
+enum herr store_cert_insert(struct store *st, const struct store_cert *cert)
+{
+	return st->be->cert_insert(st->impl, cert);
+}
+
+enum herr store_cert_list_revoked(struct store *st, int64_t now, store_revoked_fn fn, void *ctx)
+{
+	return st->be->cert_list_revoked(st->impl, now, fn, ctx);
+}
+
+enum herr store_crl_next_number(struct store *st, uint64_t *number)
+{
+	return st->be->crl_next_number(st->impl, number);
+}
+
+enum herr store_audit(struct store *st, int64_t at, const char *actor, const char *action,
+		      const char *target, const char *detail)
+{
+	return st->be->audit(st->impl, at, actor, action, target, detail);
+}

@@ -1,0 +1,72 @@
+/* store: everything hearth keeps in its database, behind one interface. All SQL lives in the
+ * backends (store_sqlite.c is the embedded default); no other module assumes a backend or that one
+ * process owns the data. Strings in results are copied into fixed fields of bounded size. */
+#ifndef HEARTH_STORE_H
+#define HEARTH_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/herr.h"
+
+struct store;
+
+struct store_device {
+	char id[65];
+	char model[65];
+	char status[16];          /* "active", "revoked", "decommissioned" */
+	int64_t created_at;
+	int64_t revoked_at;       /* 0 if never */
+	int64_t cert_not_after;   /* latest valid certificate's expiry; 0 if none */
+};
+
+struct store_cert {
+	const char *serial;       /* upper-case hex */
+	const char *kind;         /* "root", "issuing", "endpoint", "device" */
+	const char *device_id;    /* only for kind "device" */
+	const char *subject;
+	const char *fingerprint;  /* hex SHA-256 of the DER */
+	int64_t not_before, not_after;
+	const char *pem;
+};
+
+/* Called once per row; a non-zero return stops the listing early (not an error). */
+typedef int (*store_device_fn)(void *ctx, const struct store_device *device);
+typedef int (*store_revoked_fn)(void *ctx, const char *serial, int64_t revoked_at);
+
+/* Open (creating if needed) the embedded SQLite database at path and bring its schema up to date.
+ * HERR_SCHEMA if the database was written by a newer hearth. */
+enum herr store_open_sqlite(const char *path, struct store **out);
+void store_close(struct store *st);
+
+/* The schema version the database is at, and the newest one this binary knows. */
+int store_schema_version(struct store *st);
+int store_schema_latest(void);
+
+/* Group several changes so they land together or not at all. */
+enum herr store_begin(struct store *st);
+enum herr store_commit(struct store *st);
+void store_rollback(struct store *st);
+
+/* Create the model if it does not exist yet (a model with no policy keeps nothing). */
+enum herr store_model_ensure(struct store *st, const char *name, int64_t now);
+
+/* HERR_EXISTS if a device with that id was ever added. */
+enum herr store_device_insert(struct store *st, const char *id, const char *model, int64_t now);
+enum herr store_device_get(struct store *st, const char *id, struct store_device *out);
+/* Mark a device revoked and all its valid certificates with it; *certs counts those. */
+enum herr store_device_revoke(struct store *st, const char *id, int64_t now, int *certs);
+enum herr store_device_list(struct store *st, store_device_fn fn, void *ctx);
+
+enum herr store_cert_insert(struct store *st, const struct store_cert *cert);
+/* Revoked certificates not yet expired at now: what a CRL must list. */
+enum herr store_cert_list_revoked(struct store *st, int64_t now, store_revoked_fn fn, void *ctx);
+
+/* Take the next CRL number (monotonic, never reused). */
+enum herr store_crl_next_number(struct store *st, uint64_t *number);
+
+/* Append to the audit log: who did what to which thing, when. detail may be NULL. */
+enum herr store_audit(struct store *st, int64_t at, const char *actor, const char *action,
+		      const char *target, const char *detail);
+
+#endif

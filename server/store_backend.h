@@ -1,0 +1,30 @@
+/* store_backend: the table of operations a store backend implements (private to the store files).
+ * store.c dispatches through it, so a PostgreSQL backend is one more table, not a change of API. */
+#ifndef HEARTH_STORE_BACKEND_H
+#define HEARTH_STORE_BACKEND_H
+
+#include "server/store.h"
+
+struct store_backend {
+	const char *name;
+	void (*close)(void *impl);
+	int (*schema_version)(void *impl);
+	enum herr (*begin)(void *impl);
+	enum herr (*commit)(void *impl);
+	void (*rollback)(void *impl);
+	enum herr (*model_ensure)(void *impl, const char *name, int64_t now);
+	enum herr (*device_insert)(void *impl, const char *id, const char *model, int64_t now);
+	enum herr (*device_get)(void *impl, const char *id, struct store_device *out);
+	enum herr (*device_revoke)(void *impl, const char *id, int64_t now, int *certs);
+	enum herr (*device_list)(void *impl, store_device_fn fn, void *ctx);
+	enum herr (*cert_insert)(void *impl, const struct store_cert *cert);
+	enum herr (*cert_list_revoked)(void *impl, int64_t now, store_revoked_fn fn, void *ctx);
+	enum herr (*crl_next_number)(void *impl, uint64_t *number);
+	enum herr (*audit)(void *impl, int64_t at, const char *actor, const char *action,
+			   const char *target, const char *detail);
+};
+
+/* Wrap an opened backend instance in a store; on failure closes impl. */
+enum herr store_wrap(const struct store_backend *be, void *impl, struct store **out);
+
+#endif

@@ -1,0 +1,387 @@
+/* store_sqlite: the embedded store backend (SQLite, WAL, foreign keys on, FULL sync so that what
+ * was committed survives a crash or power loss). The only file that includes <sqlite3.h>. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "common/log.h"
+#include "server/migrations.h"
+#include "server/store.h"
+#include "server/store_backend.h"
+
+struct sq {
+	sqlite3 *db;
+	int version;
+};
+
+static enum herr sq_fail(const char *func, sqlite3 *db, const char *what)
+{
+	log_msg(LOG_LEVEL_ERR, func, "%s: %s", what, db ? sqlite3_errmsg(db) : "cannot open");
+	return HERR_STORE;
+}
+
+/* Prepare sql and bind arguments described by types: 's' text (NULL binds NULL), 'i' int64. */
+static enum herr prepare_v(struct sq *s, sqlite3_stmt **stmt, const char *sql, const char *types,
+			   va_list ap)
+{
+	int i, rc;
+
+	*stmt = NULL;
+	if (sqlite3_prepare_v2(s->db, sql, -1, stmt, NULL) != SQLITE_OK)
+		return sq_fail(__func__, s->db, sql);
+	for (i = 0; types[i]; i++) {
+		if (types[i] == 's') {
+			const char *v = va_arg(ap, const char *);
+
+			rc = v ? sqlite3_bind_text(*stmt, i + 1, v, -1, SQLITE_TRANSIENT)
+			       : sqlite3_bind_null(*stmt, i + 1);
+		} else {
+			rc = sqlite3_bind_int64(*stmt, i + 1, va_arg(ap, int64_t));
+		}
+		if (rc != SQLITE_OK) {
+			sqlite3_finalize(*stmt);
+			*stmt = NULL;
+			return sq_fail(__func__, s->db, "bind");
+		}
+	}
+	return HERR_OK;
+}
+
+static enum herr prepare(struct sq *s, sqlite3_stmt **stmt, const char *sql, const char *types, ...)
+{
+	enum herr rc;
+	va_list ap;
+
+	va_start(ap, types);
+	rc = prepare_v(s, stmt, sql, types, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Run a statement that returns no rows; *changes (may be NULL) gets the rows it changed.
+ * A constraint violation is HERR_EXISTS: the one caller-visible reason a write is refused. */
+static enum herr run(struct sq *s, int *changes, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	va_list ap;
+	int step;
+
+	va_start(ap, types);
+	rc = prepare_v(s, &stmt, sql, types, ap);
+	va_end(ap);
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_DONE) {
+		if (changes)
+			*changes = sqlite3_changes(s->db);
+	} else if ((step & 0xff) == SQLITE_CONSTRAINT) {
+		rc = HERR_EXISTS;
+	} else {
+		rc = sq_fail(__func__, s->db, sql);
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static void copy_text(char *dst, size_t size, sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *v = sqlite3_column_text(stmt, col);
+
+	snprintf(dst, size, "%s", v ? (const char *)v : "");
+}
+
+static enum herr exec_script(struct sq *s, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_err("%s", msg ? msg : sqlite3_errmsg(s->db));
+		sqlite3_free(msg);
+		return HERR_STORE;
+	}
+	return HERR_OK;
+}
+
+static int read_version(struct sq *s)
+{
+	sqlite3_stmt *stmt;
+	int v = -1;
+
+	if (prepare(s, &stmt, "SELECT COALESCE(MAX(version), 0) FROM schema_version", "") != HERR_OK)
+		return -1;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+/* Apply, each in its own transaction, the compiled-in migrations newer than the database. */
+static enum herr migrate(struct sq *s, const char *path)
+{
+	int latest = migration_count ? migrations[migration_count - 1].version : 0;
+	unsigned i;
+
+	if (exec_script(s, "CREATE TABLE IF NOT EXISTS schema_version ("
+			   " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+	    != HERR_OK)
+		return HERR_STORE;
+	s->version = read_version(s);
+	if (s->version < 0)
+		return HERR_STORE;
+	if (s->version > latest) {
+		log_err("%s: database schema version %d is newer than this hearth understands (%d); "
+			"run the newer hearth, or restore a backup made by this one",
+			path, s->version, latest);
+		return HERR_SCHEMA;
+	}
+	for (i = 0; i < migration_count; i++) {
+		const struct migration *m = &migrations[i];
+
+		if (m->version <= s->version)
+			continue;
+		if (exec_script(s, "BEGIN IMMEDIATE") != HERR_OK)
+			return HERR_STORE;
+		if (exec_script(s, m->sql) != HERR_OK ||
+		    run(s, NULL, "INSERT INTO schema_version (version, name, applied_at)"
+			" VALUES (?, ?, ?)", "isi", (int64_t)m->version, m->name, (int64_t)time(NULL)) != HERR_OK) {
+			log_err("%s: migration %s failed; the database is unchanged", path, m->name);
+			exec_script(s, "ROLLBACK");
+			return HERR_SCHEMA;
+		}
+		if (exec_script(s, "COMMIT") != HERR_OK)
+			return HERR_STORE;
+		if (s->version > 0)
+			log_info("database migrated to schema %d (%s)", m->version, m->name);
+		s->version = m->version;
+	}
+	return HERR_OK;
+}
+
+static void sq_close(void *impl)
+{
+	struct sq *s = impl;
+
+	if (!s)
+		return;
+	sqlite3_close(s->db);
+	free(s);
+}
+
+static int sq_schema_version(void *impl)
+{
+	return ((struct sq *)impl)->version;
+}
+
+static enum herr sq_begin(void *impl)
+{
+	return exec_script(impl, "BEGIN IMMEDIATE");
+}
+
+static enum herr sq_commit(void *impl)
+{
+	return exec_script(impl, "COMMIT");
+}
+
+static void sq_rollback(void *impl)
+{
+	struct sq *s = impl;
+
+	if (!sqlite3_get_autocommit(s->db))
+		exec_script(s, "ROLLBACK");
+}
+
+static enum herr sq_model_ensure(void *impl, const char *name, int64_t now)
+{
+	return run(impl, NULL, "INSERT INTO models (name, created_at) VALUES (?, ?)"
+		   " ON CONFLICT (name) DO NOTHING", "si", name, now);
+}
+
+static enum herr sq_device_insert(void *impl, const char *id, const char *model, int64_t now)
+{
+	return run(impl, NULL, "INSERT INTO devices (id, model, status, created_at)"
+		   " VALUES (?, ?, 'active', ?)", "ssi", id, model, now);
+}
+
+#define DEVICE_COLUMNS \
+	"d.id, d.model, d.status, d.created_at, COALESCE(d.revoked_at, 0)," \
+	" COALESCE((SELECT MAX(c.not_after) FROM certificates c" \
+	"  WHERE c.device_id = d.id AND c.status = 'valid'), 0)"
+
+static void read_device(sqlite3_stmt *stmt, struct store_device *d)
+{
+	memset(d, 0, sizeof(*d));
+	copy_text(d->id, sizeof(d->id), stmt, 0);
+	copy_text(d->model, sizeof(d->model), stmt, 1);
+	copy_text(d->status, sizeof(d->status), stmt, 2);
+	d->created_at = sqlite3_column_int64(stmt, 3);
+	d->revoked_at = sqlite3_column_int64(stmt, 4);
+	d->cert_not_after = sqlite3_column_int64(stmt, 5);
+}
+
+static enum herr sq_device_get(void *impl, const char *id, struct store_device *out)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT " DEVICE_COLUMNS " FROM devices d WHERE d.id = ?", "s", id);
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		read_device(stmt, out);
+	else if (step == SQLITE_DONE)
+		rc = HERR_NOTFOUND;
+	else
+		rc = sq_fail(__func__, s->db, "device");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static enum herr sq_device_revoke(void *impl, const char *id, int64_t now, int *certs)
+{
+	enum herr rc;
+	int changed = 0;
+
+	*certs = 0;
+	rc = run(impl, &changed, "UPDATE devices SET status = 'revoked', revoked_at = ?"
+		 " WHERE id = ? AND status = 'active'", "is", now, id);
+	if (rc != HERR_OK)
+		return rc;
+	if (changed == 0)
+		return HERR_STATE;
+	return run(impl, certs, "UPDATE certificates SET status = 'revoked', revoked_at = ?"
+		   " WHERE device_id = ? AND status = 'valid'", "is", now, id);
+}
+
+static enum herr sq_device_list(void *impl, store_device_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	struct store_device d;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT " DEVICE_COLUMNS " FROM devices d ORDER BY d.id", "");
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		read_device(stmt, &d);
+		if (fn(ctx, &d) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "devices");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static enum herr sq_cert_insert(void *impl, const struct store_cert *c)
+{
+	return run(impl, NULL, "INSERT INTO certificates (serial, kind, device_id, subject, fingerprint,"
+		   " not_before, not_after, status, pem) VALUES (?, ?, ?, ?, ?, ?, ?, 'valid', ?)",
+		   "sssssiis", c->serial, c->kind, c->device_id, c->subject, c->fingerprint,
+		   c->not_before, c->not_after, c->pem);
+}
+
+static enum herr sq_cert_list_revoked(void *impl, int64_t now, store_revoked_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT serial, revoked_at FROM certificates"
+		     " WHERE status = 'revoked' AND not_after >= ? ORDER BY revoked_at, serial", "i", now);
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (fn(ctx, (const char *)sqlite3_column_text(stmt, 0), sqlite3_column_int64(stmt, 1)) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "revoked certificates");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static enum herr sq_crl_next_number(void *impl, uint64_t *number)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+
+	rc = run(s, NULL, "UPDATE crl_state SET number = number + 1 WHERE id = 1", "");
+	if (rc != HERR_OK)
+		return rc;
+	rc = prepare(s, &stmt, "SELECT number FROM crl_state WHERE id = 1", "");
+	if (rc != HERR_OK)
+		return rc;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		*number = (uint64_t)sqlite3_column_int64(stmt, 0);
+	else
+		rc = sq_fail(__func__, s->db, "crl_state");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static enum herr sq_audit(void *impl, int64_t at, const char *actor, const char *action,
+			  const char *target, const char *detail)
+{
+	return run(impl, NULL, "INSERT INTO audit_log (at, actor, action, target, detail)"
+		   " VALUES (?, ?, ?, ?, ?)", "issss", at, actor, action, target, detail);
+}
+
+static const struct store_backend sqlite_backend = {
+	.name = "sqlite",
+	.close = sq_close,
+	.schema_version = sq_schema_version,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.model_ensure = sq_model_ensure,
+	.device_insert = sq_device_insert,
+	.device_get = sq_device_get,
+	.device_revoke = sq_device_revoke,
+	.device_list = sq_device_list,
+	.cert_insert = sq_cert_insert,
+	.cert_list_revoked = sq_cert_list_revoked,
+	.crl_next_number = sq_crl_next_number,
+	.audit = sq_audit,
+};
+
+enum herr store_open_sqlite(const char *path, struct store **out)
+{
+	struct sq *s;
+	enum herr rc;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return HERR_NOMEM;
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		rc = sq_fail(__func__, s->db, path);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, 5000);
+	rc = exec_script(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+			 " PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;");
+	if (rc != HERR_OK)
+		goto fail;
+	rc = migrate(s, path);
+	if (rc != HERR_OK)
+		goto fail;
+	return store_wrap(&sqlite_backend, s, out);
+fail:
+	sq_close(s);
+	return rc;
+}

@@ -69,14 +69,17 @@ $(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libhearth.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/replay.c $(O)/libhearth.a $(LIBS)
 
+FUZZ_REPLAY = $(FUZZ_SRC:tests/fuzz/%.c=$(O)/fuzz-replay/%)
+TEST_ENV = UNIT_BINS="$(UNIT_BIN)" HEARTH=$(abspath $(BIN)) FUZZ_REPLAY_DIR=$(abspath $(O)/fuzz-replay)
+
 unit: $(UNIT_BIN)
-	@sh tests/run-unit.sh $(UNIT_BIN)
+	@$(TEST_ENV) ONLY=unit bash tests/run.sh
 
-integration: $(BIN) $(FUZZ_SRC:tests/fuzz/%.c=$(O)/fuzz-replay/%)
-	@HEARTH=$(abspath $(BIN)) FUZZ_REPLAY_DIR=$(abspath $(O)/fuzz-replay) sh tests/run-integration.sh
+integration: $(BIN) $(FUZZ_REPLAY)
+	@$(TEST_ENV) ONLY=integration bash tests/run.sh
 
-test: all
-	@$(MAKE) --no-print-directory unit integration
+test: $(BIN) $(UNIT_BIN) $(FUZZ_REPLAY)
+	@$(TEST_ENV) bash tests/run.sh
 
 asan:
 	@$(MAKE) --no-print-directory O=build/asan BIN=build/asan/hearth \

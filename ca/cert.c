@@ -61,6 +61,14 @@ static int valid_dns_name(const char *name)
 	return 1;
 }
 
+int ca_valid_san(const char *name)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1 ||
+	       valid_dns_name(name);
+}
+
 /* GeneralNames ::= SEQUENCE OF GeneralName; dNSName [2] IA5String, iPAddress [7] OCTET STRING. */
 static int write_sans(unsigned char **p, unsigned char *start, const char *const *sans, size_t count)
 {
@@ -222,10 +230,7 @@ static enum herr check_request(const struct ca_cert_request *req, const struct c
 			return HERR_INVALID;
 		}
 		for (i = 0; i < req->san_count; i++) {
-			unsigned char a[16];
-
-			if (inet_pton(AF_INET, req->sans[i], a) != 1 &&
-			    inet_pton(AF_INET6, req->sans[i], a) != 1 && !valid_dns_name(req->sans[i])) {
+			if (!ca_valid_san(req->sans[i])) {
 				log_err("'%s' is neither a DNS name nor an IP address", req->sans[i]);
 				return HERR_INVALID;
 			}

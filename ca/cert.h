@@ -57,6 +57,9 @@ enum herr ca_cert_spki(const struct ca_cert *cert, uint8_t *buf, size_t size, si
 /* 1 if cert's public key is key's public key. */
 int ca_cert_matches_key(const struct ca_cert *cert, const struct ca_key *key);
 
+/* A name for an endpoint SAN: an IPv4/IPv6 literal or a DNS name ([A-Za-z0-9.-], <= 253). */
+int ca_valid_san(const char *name);
+
 /* A device id or model name: [A-Za-z0-9_-]{1,64}. */
 int ca_valid_id(const char *id);
 

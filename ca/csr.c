@@ -354,10 +354,12 @@ enum herr ca_csr_check(const uint8_t *data, size_t len, struct ca_csr *out,
 	rc = check_key(&csr.pk, out, why, why_size);
 	if (rc != HERR_OK)
 		goto out;
-	rc = check_signature(&csr, why, why_size);
+	/* The attribute walk is bounded parsing like mbedTLS's own, so it may see the bytes before the
+	 * signature vouches for them; in this order a fuzzer reaches it without forging signatures. */
+	rc = check_attributes(&csr, why, why_size);
 	if (rc != HERR_OK)
 		goto out;
-	rc = check_attributes(&csr, why, why_size);
+	rc = check_signature(&csr, why, why_size);
 	if (rc != HERR_OK)
 		goto out;
 	rc = write_spki(&csr.pk, out);

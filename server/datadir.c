@@ -163,6 +163,16 @@ enum herr datadir_init(const char *dir, const struct datadir_init_opts *opts, in
 	int state;
 
 	*created = 0;
+	for (size_t i = 0; i < opts->name_count; i++) {
+		if (!ca_valid_san(opts->names[i])) {
+			log_err("endpoint name '%.80s' is neither a DNS name nor an IP address", opts->names[i]);
+			return HERR_INVALID;
+		}
+	}
+	if (opts->name_count > CA_MAX_SANS) {
+		log_err("at most %d endpoint names", CA_MAX_SANS);
+		return HERR_INVALID;
+	}
 	state = datadir_is_initialised(dir);
 	if (state == 1)
 		return HERR_OK;

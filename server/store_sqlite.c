@@ -63,7 +63,7 @@ static enum herr prepare(struct sq *s, sqlite3_stmt **stmt, const char *sql, con
 }
 
 /* Run a statement that returns no rows; *changes (may be NULL) gets the rows it changed.
- * A constraint violation is HERR_EXISTS: the one caller-visible reason a write is refused. */
+ * A uniqueness violation is HERR_EXISTS, a reference to a missing row HERR_INVALID. */
 static enum herr run(struct sq *s, int *changes, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *stmt;
@@ -80,6 +80,8 @@ static enum herr run(struct sq *s, int *changes, const char *sql, const char *ty
 	if (step == SQLITE_DONE) {
 		if (changes)
 			*changes = sqlite3_changes(s->db);
+	} else if (step == SQLITE_CONSTRAINT_FOREIGNKEY) {
+		rc = HERR_INVALID;
 	} else if ((step & 0xff) == SQLITE_CONSTRAINT) {
 		rc = HERR_EXISTS;
 	} else {

@@ -1,0 +1,58 @@
+# Sourced by every black-box test. Gives a private scratch directory $T (removed on exit, with any
+# process started through start_bg), and small assertion helpers that count into $RESULT_FILE.
+set -u
+: "${HEARTH:?HEARTH must name the hearth binary}"
+T=$(mktemp -d /tmp/hearth-test.XXXXXX)
+BG_PIDS=""
+pass=0 fail=0
+
+cleanup() {
+	for p in $BG_PIDS; do kill "$p" 2>/dev/null; done
+	for p in $BG_PIDS; do wait "$p" 2>/dev/null; done
+	rm -rf "$T"
+	echo "$pass $fail" > "${RESULT_FILE:-/dev/null}"
+}
+trap cleanup EXIT
+
+ok()  { pass=$((pass + 1)); echo "  ok   $*"; }
+nok() { fail=$((fail + 1)); echo "  FAIL $*"; sed 's/^/       | /' "$T/.out" 2>/dev/null | head -15; }
+
+# t DESC CMD...         CMD succeeds
+t() { local d=$1; shift; if "$@" >"$T/.out" 2>&1; then ok "$d"; else nok "$d"; fi; }
+# t_fails DESC CMD...   CMD fails (non-zero exit)
+t_fails() { local d=$1; shift; if "$@" >"$T/.out" 2>&1; then nok "$d (it succeeded)"; else ok "$d"; fi; }
+# t_out DESC REGEX CMD... CMD's output (stdout+stderr) matches the extended regex; exit status ignored
+t_out() {
+	local d=$1 re=$2; shift 2
+	"$@" >"$T/.out" 2>&1
+	if grep -Eq -- "$re" "$T/.out"; then ok "$d"; else nok "$d (no /$re/)"; fi
+}
+# t_eq DESC EXPECTED ACTUAL
+t_eq() { if [ "$2" = "$3" ]; then ok "$1"; else echo "expected [$2] got [$3]" >"$T/.out"; nok "$1"; fi; }
+
+# mode_of FILE: octal permission bits
+mode_of() { stat -c '%a' "$1"; }
+
+# Replace the byte at OFFSET of FILE with a different value.
+flip_byte() {
+	local f=$1 off=$2 b
+	b=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
+	printf "$(printf '\\%03o' $(( (b ^ 0x55) & 255 )))" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds, bounded.
+wait_for() {
+	local limit=$(( $1 * 10 )) i=0; shift
+	while [ $i -lt $limit ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; i=$((i + 1)); done
+	return 1
+}
+
+# start_bg CMD...: run CMD in the background; stopped by PID on exit. Sets BG_PID.
+start_bg() { "$@" >"$T/bg.$$.log" 2>&1 & BG_PID=$!; BG_PIDS="$BG_PIDS $BG_PID"; }
+
+# An EC P-256 CSR (PEM) at $1 with its key at $1.key; extra openssl req arguments follow.
+make_csr() {
+	local out=$1; shift
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=device \
+		-keyout "$out.key" -out "$out" "$@" 2>/dev/null
+}

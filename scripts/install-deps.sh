@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs what hearth needs to build and test, from Debian bookworm's packages only.
+# Idempotent: packages already present are left as they are. Run as root (or with sudo present).
+set -eu
+PKGS="build-essential pkg-config
+      libmbedtls-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libmosquitto-dev check
+      openssl sqlite3 mosquitto-clients curl"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	echo "install-deps: all packages present"
+	exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || { echo "install-deps: run as root to install:$missing" >&2; exit 1; }
+	SUDO=sudo
+fi
+echo "install-deps: installing$missing"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing

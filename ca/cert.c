@@ -289,6 +289,18 @@ enum herr ca_cert_issue(const struct ca_cert_request *req, struct ca_key *issuer
 			goto out;
 		}
 	} else {
+		uint8_t own[CA_SPKI_MAX];
+		size_t own_len = 0;
+
+		/* Self-signed: the signing key must be the subject's own, or the root cannot verify. */
+		rc = ca_key_spki(issuer_key, own, sizeof(own), &own_len);
+		if (rc != HERR_OK)
+			goto out;
+		if (own_len != req->subject_spki_len || memcmp(own, req->subject_spki, own_len) != 0) {
+			log_err("a root certificate must be signed with its own key");
+			rc = HERR_INVALID;
+			goto out;
+		}
 		memcpy(issuer, subject, sizeof(subject));
 	}
 	rc = random_serial(&serial);

@@ -2,7 +2,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <mbedtls/base64.h>
 #include <mbedtls/ecp.h>
@@ -82,18 +81,12 @@ enum herr ca_key_load(const char *path, struct ca_key **out)
 {
 	struct ca_key *key = NULL;
 	uint8_t *pem = NULL;
-	struct stat st;
 	size_t len = 0;
 	enum herr rc;
 	int ret;
 
 	*out = NULL;
-	if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
-		log_err("%s: private key is accessible to other users (mode %03o); expected 0600",
-			path, (unsigned)(st.st_mode & 0777));
-		return HERR_STATE;
-	}
-	rc = fs_read_file(path, KEY_FILE_MAX, &pem, &len);
+	rc = fs_read_secret(path, KEY_FILE_MAX, &pem, &len);
 	if (rc != HERR_OK) {
 		log_err("%s: cannot read private key: %s", path, herr_str(rc));
 		return rc;

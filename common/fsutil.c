@@ -12,8 +12,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "rng.h"
 
-enum herr fs_read_file(const char *path, size_t max, uint8_t **data, size_t *len)
+static enum herr read_file(const char *path, size_t max, int secret, uint8_t **data, size_t *len)
 {
 	enum herr rc = HERR_IO;
 	uint8_t *buf = NULL;
@@ -33,6 +34,13 @@ enum herr fs_read_file(const char *path, size_t max, uint8_t **data, size_t *len
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		log_err("%s: not a regular file", path);
 		rc = HERR_INVALID;
+		goto out;
+	}
+	/* Checked on the open file, not the path, so the answer is about what we actually read. */
+	if (secret && (st.st_mode & 077) != 0) {
+		log_err("%s: accessible to other users (mode %03o); expected 0600", path,
+			(unsigned)(st.st_mode & 0777));
+		rc = HERR_STATE;
 		goto out;
 	}
 	if ((uint64_t)st.st_size > max) {
@@ -73,6 +81,16 @@ out:
 	return rc;
 }
 
+enum herr fs_read_file(const char *path, size_t max, uint8_t **data, size_t *len)
+{
+	return read_file(path, max, 0, data, len);
+}
+
+enum herr fs_read_secret(const char *path, size_t max, uint8_t **data, size_t *len)
+{
+	return read_file(path, max, 1, data, len);
+}
+
 static enum herr fsync_parent(const char *path)
 {
 	char copy[4096];
@@ -91,13 +109,17 @@ static enum herr fsync_parent(const char *path)
 enum herr fs_write_file(const char *path, const void *data, size_t len, unsigned mode, int exclusive)
 {
 	const uint8_t *p = data;
-	char tmp[4096];
 	enum herr rc = HERR_IO;
+	unsigned nonce = 0;
+	char tmp[4096];
 	int fd;
 
 	if (exclusive && fs_exists(path))
 		return HERR_EXISTS;
-	if (fs_path(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) != HERR_OK)
+	/* pid and a random part: neither another process nor another thread picks the same name. */
+	if (rng_bytes(&nonce, sizeof(nonce)) != HERR_OK)
+		return HERR_IO;
+	if (fs_path(tmp, sizeof(tmp), "%s.tmp.%ld.%08x", path, (long)getpid(), nonce) != HERR_OK)
 		return HERR_TOOBIG;
 	/* O_EXCL on the temporary name: never follow a planted symlink. The mode is exact from birth,
 	 * so a private key is never readable by others, not even for an instant. */

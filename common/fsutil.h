@@ -12,6 +12,9 @@
  * *len excludes the NUL). HERR_TOOBIG if it is longer, HERR_NOTFOUND if it does not exist. */
 enum herr fs_read_file(const char *path, size_t max, uint8_t **data, size_t *len);
 
+/* fs_read_file for a file holding a secret: HERR_STATE if group or others may access it. */
+enum herr fs_read_secret(const char *path, size_t max, uint8_t **data, size_t *len);
+
 /* Write data to path atomically with the given mode. If exclusive, fail with HERR_EXISTS when path
  * already exists (so a key is never overwritten by accident). */
 enum herr fs_write_file(const char *path, const void *data, size_t len, unsigned mode, int exclusive);

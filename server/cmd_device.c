@@ -234,13 +234,12 @@ static int device_revoke(int argc, char **argv)
 	if (store_begin(dd->store) != HERR_OK)
 		goto out;
 	rc = store_device_revoke(dd->store, a.id, (int64_t)time(NULL), &certs);
+	if (rc == HERR_NOTFOUND) {
+		log_err("no device '%s'", a.id);
+		goto out;
+	}
 	if (rc == HERR_STATE) {
-		struct store_device d;
-
-		if (store_device_get(dd->store, a.id, &d) == HERR_OK)
-			log_err("device '%s' is already %s", a.id, d.status);
-		else
-			log_err("no device '%s'", a.id);
+		log_err("device '%s' is already revoked or decommissioned", a.id);
 		goto out;
 	}
 	snprintf(detail, sizeof(detail), "%d certificate(s)", certs);

@@ -14,7 +14,8 @@
 #define PKI_DEVICE_DAYS 365
 
 /* Register device id of model and sign a certificate for the public key spki (from a checked CSR
- * or a key made here). Runs inside the caller's transaction. */
+ * or a key made here). Runs inside the caller's transaction. info is required: it receives the
+ * facts of the new certificate. */
 enum herr pki_issue_device(struct datadir *dd, const char *id, const char *model,
 			   const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
 			   char **pem, struct ca_cert_info *info);

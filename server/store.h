@@ -51,10 +51,11 @@ void store_rollback(struct store *st);
 /* Create the model if it does not exist yet (a model with no policy keeps nothing). */
 enum herr store_model_ensure(struct store *st, const char *name, int64_t now);
 
-/* HERR_EXISTS if a device with that id was ever added. */
+/* HERR_EXISTS if a device with that id was ever added, HERR_INVALID if the model is unknown. */
 enum herr store_device_insert(struct store *st, const char *id, const char *model, int64_t now);
 enum herr store_device_get(struct store *st, const char *id, struct store_device *out);
-/* Mark a device revoked and all its valid certificates with it; *certs counts those. */
+/* Mark a device revoked and all its valid certificates with it; *certs counts those.
+ * HERR_NOTFOUND for an unknown id, HERR_STATE if it is not active. */
 enum herr store_device_revoke(struct store *st, const char *id, int64_t now, int *certs);
 enum herr store_device_list(struct store *st, store_device_fn fn, void *ctx);
 

@@ -63,7 +63,7 @@ static enum herr prepare(struct sq *s, sqlite3_stmt **stmt, const char *sql, con
 }
 
 /* Run a statement that returns no rows; *changes (may be NULL) gets the rows it changed.
- * A uniqueness violation is HERR_EXISTS, a reference to a missing row HERR_INVALID. */
+ * A uniqueness violation is HERR_EXISTS; any other constraint violation is HERR_INVALID. */
 static enum herr run(struct sq *s, int *changes, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *stmt;
@@ -80,10 +80,10 @@ static enum herr run(struct sq *s, int *changes, const char *sql, const char *ty
 	if (step == SQLITE_DONE) {
 		if (changes)
 			*changes = sqlite3_changes(s->db);
-	} else if (step == SQLITE_CONSTRAINT_FOREIGNKEY) {
-		rc = HERR_INVALID;
-	} else if ((step & 0xff) == SQLITE_CONSTRAINT) {
+	} else if (step == SQLITE_CONSTRAINT_UNIQUE || step == SQLITE_CONSTRAINT_PRIMARYKEY) {
 		rc = HERR_EXISTS;
+	} else if ((step & 0xff) == SQLITE_CONSTRAINT) {
+		rc = HERR_INVALID; /* a missing referenced row, a CHECK or NOT NULL: bad input */
 	} else {
 		rc = sq_fail(__func__, s->db, sql);
 	}
@@ -257,8 +257,12 @@ static enum herr sq_device_revoke(void *impl, const char *id, int64_t now, int *
 		 " WHERE id = ? AND status = 'active'", "is", now, id);
 	if (rc != HERR_OK)
 		return rc;
-	if (changed == 0)
-		return HERR_STATE;
+	if (changed == 0) {
+		struct store_device d;
+
+		rc = sq_device_get(impl, id, &d);
+		return rc == HERR_OK ? HERR_STATE : rc;
+	}
 	return run(impl, certs, "UPDATE certificates SET status = 'revoked', revoked_at = ?"
 		   " WHERE device_id = ? AND status = 'valid'", "is", now, id);
 }

@@ -63,3 +63,4 @@ t "serve is still running after start-up" kill -0 "$BG_PID"
 kill -TERM "$BG_PID"
 t "serve stops cleanly on SIGTERM" wait "$BG_PID"
 t "the served directory verifies with openssl" openssl verify -CAfile "$T/served/certs/ca.pem" "$T/served/certs/endpoint.crt"
+t_fails "serve's log has no sanitizer report" grep -Eq 'Sanitizer|runtime error:' "$T"/bg.*.log

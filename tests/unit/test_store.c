@@ -1,0 +1,486 @@
+/* Unit tests of server/store through the SQLite backend: schema versions, WAL, constraints mapped to
+ * the project's errors, devices and their certificates, revocation, CRL numbers, transactions and
+ * the audit log. The tests look at the database file with sqlite3 directly where the store API has
+ * no way to show a fact (journal mode, row counts, a newer schema). */
+#include <check.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "common/fsutil.h"
+#include "server/store.h"
+
+static char root[] = "/tmp/hearth-test-store-XXXXXX";
+static char db_path[4096];
+static struct store *st;
+
+static const int64_t T0 = 1718000000; /* 2024-06-10 */
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void root_setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(root));
+}
+
+static void root_teardown(void)
+{
+	nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Each test: a new database in its own directory, opened. */
+static void db_setup(void)
+{
+	char dir[4096];
+
+	ck_assert_int_eq(fs_path(dir, sizeof(dir), "%s/t-XXXXXX", root), HERR_OK);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(fs_path(db_path, sizeof(db_path), "%s/hearth.db", dir), HERR_OK);
+	ck_assert_int_eq(store_open_sqlite(db_path, &st), HERR_OK);
+	ck_assert_ptr_nonnull(st);
+}
+
+static void db_teardown(void)
+{
+	store_close(st);
+	st = NULL;
+}
+
+/* One integer from a query run on a separate connection to the same file. */
+static int64_t sql_int(const char *sql)
+{
+	sqlite3_stmt *stmt = NULL;
+	sqlite3 *db = NULL;
+	int64_t v;
+
+	ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK, "%s: %s", sql,
+		      sqlite3_errmsg(db));
+	ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+	v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return v;
+}
+
+static void sql_exec(const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+	int rc;
+
+	ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+	ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, err ? err : "?");
+	sqlite3_close(db);
+}
+
+static struct store_cert device_cert(const char *serial, const char *device, const char *fp,
+				     int64_t not_after)
+{
+	struct store_cert c = {
+		.serial = serial, .kind = "device", .device_id = device, .subject = "CN=x",
+		.fingerprint = fp, .not_before = T0, .not_after = not_after,
+		.pem = "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n",
+	};
+
+	return c;
+}
+
+static void add_device(const char *id)
+{
+	ck_assert_int_eq(store_model_ensure(st, "m1", T0), HERR_OK);
+	ck_assert_int_eq(store_device_insert(st, id, "m1", T0), HERR_OK);
+}
+
+START_TEST(test_schema_fresh_and_reopen)
+{
+	int v = store_schema_version(st);
+
+	ck_assert_int_ge(store_schema_latest(), 1);
+	ck_assert_int_eq(v, store_schema_latest());
+	ck_assert_int_eq(sql_int("SELECT MAX(version) FROM schema_version"), v);
+	/* Each migration recorded exactly once. */
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM schema_version"), v);
+	store_close(st);
+	st = NULL;
+	ck_assert_int_eq(store_open_sqlite(db_path, &st), HERR_OK);
+	ck_assert_int_eq(store_schema_version(st), v);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM schema_version"), v);
+}
+END_TEST
+
+START_TEST(test_schema_newer_refused)
+{
+	struct store *other = (struct store *)1;
+
+	store_close(st);
+	st = NULL;
+	sql_exec("INSERT INTO schema_version VALUES (999, 'future', 0)");
+	ck_assert_int_eq(store_open_sqlite(db_path, &other), HERR_SCHEMA);
+	ck_assert_ptr_null(other);
+	/* Refusing changed nothing. */
+	ck_assert_int_eq(sql_int("SELECT MAX(version) FROM schema_version"), 999);
+}
+END_TEST
+
+START_TEST(test_not_a_database)
+{
+	char path[4096];
+	struct store *other = (struct store *)1;
+
+	ck_assert_int_eq(fs_path(path, sizeof(path), "%s.junk", db_path), HERR_OK);
+	ck_assert_int_eq(fs_write_file(path, "this is not an SQLite database, not at all...\n", 47,
+				       0600, 1), HERR_OK);
+	ck_assert_int_ne(store_open_sqlite(path, &other), HERR_OK);
+	ck_assert_ptr_null(other);
+	ck_assert_int_eq(fs_path(path, sizeof(path), "%s.d/missing/hearth.db", db_path), HERR_OK);
+	ck_assert_int_ne(store_open_sqlite(path, &other), HERR_OK);
+	ck_assert_ptr_null(other);
+}
+END_TEST
+
+START_TEST(test_wal)
+{
+	sqlite3_stmt *stmt = NULL;
+	sqlite3 *db = NULL;
+
+	ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
+	ck_assert_str_eq((const char *)sqlite3_column_text(stmt, 0), "wal");
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(test_device_unknown_model)
+{
+	struct store_device d;
+
+	/* Foreign keys are on: a device of a model never ensured is invalid input, not a clash. */
+	ck_assert_int_eq(store_device_insert(st, "dev-1", "no-such-model", T0), HERR_INVALID);
+	ck_assert_int_eq(store_device_get(st, "dev-1", &d), HERR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(test_device_insert_get)
+{
+	struct store_device d;
+
+	ck_assert_int_eq(store_model_ensure(st, "m1", T0), HERR_OK);
+	ck_assert_int_eq(store_model_ensure(st, "m1", T0 + 5), HERR_OK);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM models"), 1);
+	ck_assert_int_eq(sql_int("SELECT created_at FROM models WHERE name = 'm1'"), T0);
+
+	ck_assert_int_eq(store_device_insert(st, "dev-1", "m1", T0 + 10), HERR_OK);
+	ck_assert_int_eq(store_device_insert(st, "dev-1", "m1", T0 + 11), HERR_EXISTS);
+
+	memset(&d, 0x55, sizeof(d));
+	ck_assert_int_eq(store_device_get(st, "dev-1", &d), HERR_OK);
+	ck_assert_str_eq(d.id, "dev-1");
+	ck_assert_str_eq(d.model, "m1");
+	ck_assert_str_eq(d.status, "active");
+	ck_assert_int_eq(d.created_at, T0 + 10);
+	ck_assert_int_eq(d.revoked_at, 0);
+	ck_assert_int_eq(d.cert_not_after, 0);
+
+	ck_assert_int_eq(store_device_get(st, "dev-2", &d), HERR_NOTFOUND);
+	/* Ids are compared exactly. */
+	ck_assert_int_eq(store_device_get(st, "DEV-1", &d), HERR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(test_cert_insert)
+{
+	struct store_cert c = device_cert("0A1B", "dev-1", "fp1", T0 + 1000);
+	struct store_device d;
+
+	add_device("dev-1");
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_OK);
+	ck_assert_int_eq(store_device_get(st, "dev-1", &d), HERR_OK);
+	ck_assert_int_eq(d.cert_not_after, T0 + 1000);
+
+	/* Same serial again: a clash. */
+	c.fingerprint = "fp2";
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_EXISTS);
+	/* Same fingerprint under another serial: a clash too. */
+	c.serial = "0A1C";
+	c.fingerprint = "fp1";
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_EXISTS);
+	/* A certificate for a device that does not exist: a missing reference. */
+	c = device_cert("0A1D", "ghost", "fp3", T0 + 1000);
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_INVALID);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM certificates"), 1);
+
+	/* A later certificate moves the device's expiry forward. */
+	c = device_cert("0A1E", "dev-1", "fp4", T0 + 5000);
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_OK);
+	ck_assert_int_eq(store_device_get(st, "dev-1", &d), HERR_OK);
+	ck_assert_int_eq(d.cert_not_after, T0 + 5000);
+
+	/* CA certificates carry no device. */
+	c = device_cert("0B00", NULL, "fp5", T0 + 9000);
+	c.kind = "root";
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_OK);
+}
+END_TEST
+
+/* Rows that break the schema's CHECK and NOT NULL rules are invalid input. HERR_EXISTS would tell
+ * the caller "already there", which is false and leads to wrong messages. */
+START_TEST(test_cert_insert_invalid_row)
+{
+	struct store_cert c;
+	enum herr rc;
+
+	add_device("dev-1");
+	c = device_cert("0C01", NULL, "fpa", T0 + 1000); /* kind device without a device */
+	rc = store_cert_insert(st, &c);
+	ck_assert_msg(rc == HERR_INVALID, "device cert without device id: %s", herr_str(rc));
+	c = device_cert("0C02", "dev-1", "fpb", T0 + 1000);
+	c.kind = "bogus";
+	rc = store_cert_insert(st, &c);
+	ck_assert_msg(rc == HERR_INVALID, "unknown kind: %s", herr_str(rc));
+	c = device_cert("0C03", "dev-1", "fpc", T0 + 1000);
+	c.subject = NULL;
+	rc = store_cert_insert(st, &c);
+	ck_assert_msg(rc == HERR_INVALID, "NULL subject: %s", herr_str(rc));
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM certificates"), 0);
+}
+END_TEST
+
+struct revoked_seen {
+	char serials[8][41];
+	int64_t at[8];
+	int count;
+};
+
+static int collect_revoked(void *ctx, const char *serial, int64_t revoked_at)
+{
+	struct revoked_seen *r = ctx;
+
+	ck_assert_int_lt(r->count, 8);
+	snprintf(r->serials[r->count], sizeof(r->serials[0]), "%s", serial);
+	r->at[r->count] = revoked_at;
+	r->count++;
+	return 0;
+}
+
+START_TEST(test_revoke)
+{
+	struct store_cert c;
+	struct store_device d;
+	struct revoked_seen seen;
+	int64_t now = T0 + 100;
+	int certs = -1;
+
+	add_device("dev-1");
+	add_device("dev-2");
+	add_device("dev-3");
+	c = device_cert("AA01", "dev-1", "fp1", now + 86400);
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_OK);
+	/* dev-2's certificate has already expired: revoking it must not put it on the CRL. */
+	c = device_cert("BB02", "dev-2", "fp2", now - 10);
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_OK);
+	/* dev-3's is valid and stays so. */
+	c = device_cert("CC03", "dev-3", "fp3", now + 86400);
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_OK);
+
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(store_cert_list_revoked(st, now, collect_revoked, &seen), HERR_OK);
+	ck_assert_int_eq(seen.count, 0);
+
+	ck_assert_int_eq(store_device_revoke(st, "dev-1", now, &certs), HERR_OK);
+	ck_assert_int_eq(certs, 1);
+	ck_assert_int_eq(store_device_get(st, "dev-1", &d), HERR_OK);
+	ck_assert_str_eq(d.status, "revoked");
+	ck_assert_int_eq(d.revoked_at, now);
+	ck_assert_int_eq(d.cert_not_after, 0); /* no valid certificate left */
+
+	certs = -1;
+	ck_assert_int_eq(store_device_revoke(st, "dev-1", now + 1, &certs), HERR_STATE);
+	ck_assert_int_eq(certs, 0);
+	ck_assert_int_eq(store_device_get(st, "dev-1", &d), HERR_OK);
+	ck_assert_int_eq(d.revoked_at, now); /* the first revocation stands */
+
+	ck_assert_int_eq(store_device_revoke(st, "dev-2", now, &certs), HERR_OK);
+	ck_assert_int_eq(certs, 1);
+
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(store_cert_list_revoked(st, now, collect_revoked, &seen), HERR_OK);
+	ck_assert_int_eq(seen.count, 1);
+	ck_assert_str_eq(seen.serials[0], "AA01");
+	ck_assert_int_eq(seen.at[0], now);
+
+	/* Once AA01 has expired too, the CRL need not list it. */
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(store_cert_list_revoked(st, now + 86401, collect_revoked, &seen), HERR_OK);
+	ck_assert_int_eq(seen.count, 0);
+
+	ck_assert_int_eq(store_device_get(st, "dev-3", &d), HERR_OK);
+	ck_assert_str_eq(d.status, "active");
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM certificates WHERE status = 'valid'"), 1);
+}
+END_TEST
+
+struct list_seen {
+	char ids[8][65];
+	int count, stop_after;
+};
+
+static int collect_device(void *ctx, const struct store_device *d)
+{
+	struct list_seen *l = ctx;
+
+	ck_assert_int_lt(l->count, 8);
+	snprintf(l->ids[l->count], sizeof(l->ids[0]), "%s", d->id);
+	l->count++;
+	return l->stop_after > 0 && l->count >= l->stop_after;
+}
+
+START_TEST(test_device_list)
+{
+	struct list_seen seen;
+
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(store_device_list(st, collect_device, &seen), HERR_OK);
+	ck_assert_int_eq(seen.count, 0);
+
+	add_device("c-3");
+	add_device("a-1");
+	add_device("b-2");
+	add_device("d-4");
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(store_device_list(st, collect_device, &seen), HERR_OK);
+	ck_assert_int_eq(seen.count, 4);
+	ck_assert_str_eq(seen.ids[0], "a-1");
+	ck_assert_str_eq(seen.ids[1], "b-2");
+	ck_assert_str_eq(seen.ids[2], "c-3");
+	ck_assert_str_eq(seen.ids[3], "d-4");
+
+	memset(&seen, 0, sizeof(seen));
+	seen.stop_after = 2;
+	ck_assert_int_eq(store_device_list(st, collect_device, &seen), HERR_OK);
+	ck_assert_int_eq(seen.count, 2);
+	ck_assert_str_eq(seen.ids[1], "b-2");
+}
+END_TEST
+
+START_TEST(test_crl_numbers)
+{
+	uint64_t n = 0;
+
+	ck_assert_int_eq(store_crl_next_number(st, &n), HERR_OK);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(store_crl_next_number(st, &n), HERR_OK);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(store_crl_next_number(st, &n), HERR_OK);
+	ck_assert_uint_eq(n, 3);
+	/* It survives a reopen. */
+	store_close(st);
+	st = NULL;
+	ck_assert_int_eq(store_open_sqlite(db_path, &st), HERR_OK);
+	ck_assert_int_eq(store_crl_next_number(st, &n), HERR_OK);
+	ck_assert_uint_eq(n, 4);
+}
+END_TEST
+
+START_TEST(test_transactions)
+{
+	struct store_device d;
+
+	ck_assert_int_eq(store_model_ensure(st, "m1", T0), HERR_OK);
+
+	ck_assert_int_eq(store_begin(st), HERR_OK);
+	ck_assert_int_eq(store_device_insert(st, "gone", "m1", T0), HERR_OK);
+	ck_assert_int_eq(store_device_get(st, "gone", &d), HERR_OK); /* visible inside */
+	store_rollback(st);
+	ck_assert_int_eq(store_device_get(st, "gone", &d), HERR_NOTFOUND);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM devices"), 0);
+
+	ck_assert_int_eq(store_begin(st), HERR_OK);
+	ck_assert_int_eq(store_device_insert(st, "kept", "m1", T0), HERR_OK);
+	/* Not visible to another connection before the commit. */
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM devices"), 0);
+	ck_assert_int_eq(store_commit(st), HERR_OK);
+	ck_assert_int_eq(store_device_get(st, "kept", &d), HERR_OK);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM devices WHERE id = 'kept'"), 1);
+
+	/* A rollback outside a transaction is harmless; a nested begin is refused. */
+	store_rollback(st);
+	ck_assert_int_eq(store_device_get(st, "kept", &d), HERR_OK);
+	ck_assert_int_eq(store_begin(st), HERR_OK);
+	ck_assert_int_ne(store_begin(st), HERR_OK);
+	store_rollback(st);
+}
+END_TEST
+
+START_TEST(test_audit)
+{
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM audit_log"), 0);
+	ck_assert_int_eq(store_audit(st, T0, "cli:alice", "device.add", "dev-1", "serial 0A"),
+			 HERR_OK);
+	ck_assert_int_eq(store_audit(st, T0 + 1, "cli:alice", "device.revoke", "dev-1", NULL),
+			 HERR_OK);
+	ck_assert_int_eq(store_audit(st, T0 + 2, "cli:bob", "ca.rotate", NULL, NULL), HERR_OK);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM audit_log"), 3);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM audit_log WHERE actor = 'cli:alice'"
+				 " AND action = 'device.add' AND target = 'dev-1'"
+				 " AND detail = 'serial 0A' AND at = 1718000000"), 1);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM audit_log WHERE detail IS NULL"), 2);
+
+	/* An audit entry inside a rolled-back transaction goes with it. */
+	ck_assert_int_eq(store_begin(st), HERR_OK);
+	ck_assert_int_eq(store_audit(st, T0 + 3, "cli:bob", "device.add", "dev-9", NULL), HERR_OK);
+	store_rollback(st);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM audit_log"), 3);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("sqlite");
+
+	tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+	tcase_add_checked_fixture(tc, db_setup, db_teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_schema_fresh_and_reopen);
+	tcase_add_test(tc, test_schema_newer_refused);
+	tcase_add_test(tc, test_not_a_database);
+	tcase_add_test(tc, test_wal);
+	tcase_add_test(tc, test_device_unknown_model);
+	tcase_add_test(tc, test_device_insert_get);
+	tcase_add_test(tc, test_cert_insert);
+	tcase_add_test(tc, test_cert_insert_invalid_row);
+	tcase_add_test(tc, test_revoke);
+	tcase_add_test(tc, test_device_list);
+	tcase_add_test(tc, test_crl_numbers);
+	tcase_add_test(tc, test_transactions);
+	tcase_add_test(tc, test_audit);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(store_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -28,37 +28,37 @@ const mbedtls_x509_crt *ca_cert_crt(const struct ca_cert *cert)
 	return &cert->crt;
 }
 
-int ca_valid_id(const char *id)
+/* 1 if the first n bytes of s are ASCII letters, digits, or one of extra. Plain ASCII ranges, not
+ * isalnum(): the answer must not depend on the locale. */
+static int only_chars(const char *s, size_t n, const char *extra)
 {
-	size_t i, n = strnlen(id, 65);
+	size_t i;
 
-	if (n == 0 || n > 64)
-		return 0;
 	for (i = 0; i < n; i++) {
-		char c = id[i];
+		char c = s[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
+		      (c != '\0' && strchr(extra, c))))
 			return 0;
 	}
 	return 1;
 }
 
+int ca_valid_id(const char *id)
+{
+	size_t n = strnlen(id, 65);
+
+	return n >= 1 && n <= 64 && only_chars(id, n, "_-");
+}
+
 /* A DNS name we are willing to put in a SAN (and in a subject string, so no ',' '=' '\'). */
 static int valid_dns_name(const char *name)
 {
-	size_t i, n = strnlen(name, 254);
+	size_t n = strnlen(name, 254);
 
 	if (n == 0 || n > 253 || name[0] == '.' || name[0] == '-' || name[n - 1] == '.')
 		return 0;
-	for (i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '-'))
-			return 0;
-	}
-	return 1;
+	return only_chars(name, n, ".-");
 }
 
 int ca_valid_san(const char *name)
@@ -411,21 +411,29 @@ void ca_cert_free(struct ca_cert *cert)
 	free(cert);
 }
 
-void ca_cert_get_info(const struct ca_cert *cert, struct ca_cert_info *info)
+void ca_serial_hex(const uint8_t *serial, size_t len, char hex[CA_SERIAL_HEX_LEN])
 {
 	static const char digits[] = "0123456789ABCDEF";
+	size_t i, j = 0;
+
+	/* Skip DER's leading zero padding, as openssl does when it prints a serial. */
+	for (i = 0; i + 1 < len && serial[i] == 0; i++)
+		;
+	for (; i < len && j + 2 < CA_SERIAL_HEX_LEN; i++) {
+		hex[j++] = digits[serial[i] >> 4];
+		hex[j++] = digits[serial[i] & 15];
+	}
+	hex[j] = '\0';
+}
+
+void ca_cert_get_info(const struct ca_cert *cert, struct ca_cert_info *info)
+{
 	const mbedtls_x509_crt *crt = &cert->crt;
 	uint8_t spki[CA_SPKI_MAX];
-	size_t i, j = 0, spki_len = 0;
+	size_t spki_len = 0;
 
 	memset(info, 0, sizeof(*info));
-	/* Skip DER's leading zero padding, as openssl does when it prints a serial. */
-	for (i = 0; i + 1 < crt->serial.len && crt->serial.p[i] == 0; i++)
-		;
-	for (; i < crt->serial.len && j + 2 < sizeof(info->serial_hex); i++) {
-		info->serial_hex[j++] = digits[crt->serial.p[i] >> 4];
-		info->serial_hex[j++] = digits[crt->serial.p[i] & 15];
-	}
+	ca_serial_hex(crt->serial.p, crt->serial.len, info->serial_hex);
 	if (mbedtls_x509_dn_gets(info->subject, sizeof(info->subject), &crt->subject) < 0)
 		info->subject[0] = '\0';
 	ca_sha256_hex(crt->raw.p, crt->raw.len, info->fingerprint);

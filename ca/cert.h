@@ -18,6 +18,8 @@ enum ca_cert_kind {
 };
 
 #define CA_MAX_SANS 16
+/* Serials are at most 20 bytes (RFC 5280 §4.1.2.2): 40 hex digits and a NUL. */
+#define CA_SERIAL_HEX_LEN 41
 
 struct ca_cert_request {
 	enum ca_cert_kind kind;
@@ -33,7 +35,7 @@ struct ca_cert;
 
 /* Facts about one certificate, in the form the store and the CLI want them. */
 struct ca_cert_info {
-	char serial_hex[41];              /* upper-case hex, as openssl prints it */
+	char serial_hex[CA_SERIAL_HEX_LEN]; /* upper-case hex, as openssl prints it */
 	char subject[256];                /* RFC 4514-ish, as mbedTLS prints it */
 	char fingerprint[CA_HEX256_LEN];  /* hex SHA-256 of the DER certificate */
 	char pin[CA_PIN_LEN];             /* of its public key */
@@ -56,6 +58,9 @@ enum herr ca_cert_spki(const struct ca_cert *cert, uint8_t *buf, size_t size, si
 
 /* 1 if cert's public key is key's public key. */
 int ca_cert_matches_key(const struct ca_cert *cert, const struct ca_key *key);
+
+/* A DER serial's bytes as upper-case hex without leading zero bytes (how openssl prints it). */
+void ca_serial_hex(const uint8_t *serial, size_t len, char hex[CA_SERIAL_HEX_LEN]);
 
 /* A name for an endpoint SAN: an IPv4/IPv6 literal or a DNS name ([A-Za-z0-9.-], <= 253). */
 int ca_valid_san(const char *name);

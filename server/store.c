@@ -83,6 +83,27 @@ enum herr store_device_list(struct store *st, store_device_fn fn, void *ctx)
 	return st->be->device_list(st->impl, fn, ctx);
 }
 
+enum herr store_device_cert_ok(struct store *st, const char *id, const char *serial)
+{
+	return st->be->device_cert_ok(st->impl, id, serial);
+}
+
+enum herr store_device_list_inactive_since(struct store *st, int64_t since, store_id_fn fn, void *ctx)
+{
+	return st->be->device_list_inactive_since(st->impl, since, fn, ctx);
+}
+
+enum herr store_retained_set(struct store *st, const char *topic, const uint8_t *payload, size_t len,
+			     int qos, int64_t now)
+{
+	return st->be->retained_set(st->impl, topic, payload, len, qos, now);
+}
+
+enum herr store_retained_list(struct store *st, store_retained_fn fn, void *ctx)
+{
+	return st->be->retained_list(st->impl, fn, ctx);
+}
+
 enum herr store_cert_insert(struct store *st, const struct store_cert *cert)
 {
 	return st->be->cert_insert(st->impl, cert);

@@ -33,6 +33,9 @@ struct store_cert {
 /* Called once per row; a non-zero return stops the listing early (not an error). */
 typedef int (*store_device_fn)(void *ctx, const struct store_device *device);
 typedef int (*store_revoked_fn)(void *ctx, const char *serial, int64_t revoked_at);
+typedef int (*store_id_fn)(void *ctx, const char *id);
+typedef int (*store_retained_fn)(void *ctx, const char *topic, const uint8_t *payload, size_t len,
+				 int qos);
 
 /* Open (creating if needed) the embedded SQLite database at path and bring its schema up to date.
  * HERR_SCHEMA if the database was written by a newer hearth. */
@@ -59,12 +62,23 @@ enum herr store_device_get(struct store *st, const char *id, struct store_device
 enum herr store_device_revoke(struct store *st, const char *id, int64_t now, int *certs);
 enum herr store_device_list(struct store *st, store_device_fn fn, void *ctx);
 
+/* May this certificate connect? HERR_OK if serial is a valid certificate of device id and the
+ * device is active; HERR_NOTFOUND if unknown; HERR_STATE if revoked or inactive. */
+enum herr store_device_cert_ok(struct store *st, const char *id, const char *serial);
+/* Devices that stopped being active at or after since (revocation, decommission). */
+enum herr store_device_list_inactive_since(struct store *st, int64_t since, store_id_fn fn, void *ctx);
+
 enum herr store_cert_insert(struct store *st, const struct store_cert *cert);
 /* Revoked certificates not yet expired at now: what a CRL must list. */
 enum herr store_cert_list_revoked(struct store *st, int64_t now, store_revoked_fn fn, void *ctx);
 
 /* Take the next CRL number (monotonic, never reused). */
 enum herr store_crl_next_number(struct store *st, uint64_t *number);
+
+/* Retained messages: replace (len > 0) or delete (len == 0) one topic's, and read all back. */
+enum herr store_retained_set(struct store *st, const char *topic, const uint8_t *payload, size_t len,
+			     int qos, int64_t now);
+enum herr store_retained_list(struct store *st, store_retained_fn fn, void *ctx);
 
 /* Append to the audit log: who did what to which thing, when. detail may be NULL. */
 enum herr store_audit(struct store *st, int64_t at, const char *actor, const char *action,

@@ -17,9 +17,14 @@ struct store_backend {
 	enum herr (*device_get)(void *impl, const char *id, struct store_device *out);
 	enum herr (*device_revoke)(void *impl, const char *id, int64_t now, int *certs);
 	enum herr (*device_list)(void *impl, store_device_fn fn, void *ctx);
+	enum herr (*device_cert_ok)(void *impl, const char *id, const char *serial);
+	enum herr (*device_list_inactive_since)(void *impl, int64_t since, store_id_fn fn, void *ctx);
 	enum herr (*cert_insert)(void *impl, const struct store_cert *cert);
 	enum herr (*cert_list_revoked)(void *impl, int64_t now, store_revoked_fn fn, void *ctx);
 	enum herr (*crl_next_number)(void *impl, uint64_t *number);
+	enum herr (*retained_set)(void *impl, const char *topic, const uint8_t *payload, size_t len,
+				  int qos, int64_t now);
+	enum herr (*retained_list)(void *impl, store_retained_fn fn, void *ctx);
 	enum herr (*audit)(void *impl, int64_t at, const char *actor, const char *action,
 			   const char *target, const char *detail);
 };

@@ -127,6 +127,7 @@ static int read_version(struct sq *s)
 static enum herr migrate(struct sq *s, const char *path)
 {
 	int latest = migration_count ? migrations[migration_count - 1].version : 0;
+	int had_schema;
 	unsigned i;
 
 	if (exec_script(s, "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -136,6 +137,7 @@ static enum herr migrate(struct sq *s, const char *path)
 	s->version = read_version(s);
 	if (s->version < 0)
 		return HERR_STORE;
+	had_schema = s->version > 0; /* a new database is created, not "migrated" */
 	if (s->version > latest) {
 		log_err("%s: database schema version %d is newer than this hearth understands (%d); "
 			"run the newer hearth, or restore a backup made by this one",
@@ -158,7 +160,7 @@ static enum herr migrate(struct sq *s, const char *path)
 		}
 		if (exec_script(s, "COMMIT") != HERR_OK)
 			return HERR_STORE;
-		if (s->version > 0)
+		if (had_schema)
 			log_info("database migrated to schema %d (%s)", m->version, m->name);
 		s->version = m->version;
 	}
@@ -289,6 +291,95 @@ static enum herr sq_device_list(void *impl, store_device_fn fn, void *ctx)
 	return rc;
 }
 
+static enum herr sq_device_cert_ok(void *impl, const char *id, const char *serial)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT d.status = 'active' AND c.status = 'valid' FROM certificates c"
+		     " JOIN devices d ON d.id = c.device_id WHERE c.serial = ? AND c.device_id = ?",
+		     "ss", serial, id);
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		rc = sqlite3_column_int(stmt, 0) ? HERR_OK : HERR_STATE;
+	else if (step == SQLITE_DONE)
+		rc = HERR_NOTFOUND;
+	else
+		rc = sq_fail(__func__, s->db, "certificate");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static enum herr sq_device_list_inactive_since(void *impl, int64_t since, store_id_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT id FROM devices WHERE status <> 'active' AND revoked_at >= ?",
+		     "i", since);
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (fn(ctx, (const char *)sqlite3_column_text(stmt, 0)) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "devices");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static enum herr sq_retained_set(void *impl, const char *topic, const uint8_t *payload, size_t len,
+				 int qos, int64_t now)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+
+	if (len == 0)
+		return run(s, NULL, "DELETE FROM retained WHERE topic = ?", "s", topic);
+	rc = prepare(s, &stmt, "INSERT INTO retained (topic, payload, qos, updated_at) VALUES (?, ?, ?, ?)"
+		     " ON CONFLICT (topic) DO UPDATE SET payload = excluded.payload, qos = excluded.qos,"
+		     " updated_at = excluded.updated_at", "s", topic);
+	if (rc != HERR_OK)
+		return rc;
+	if (sqlite3_bind_blob64(stmt, 2, payload, len, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int(stmt, 3, qos) != SQLITE_OK || sqlite3_bind_int64(stmt, 4, now) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "retained");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static enum herr sq_retained_list(void *impl, store_retained_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT topic, payload, qos FROM retained ORDER BY topic", "");
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const void *p = sqlite3_column_blob(stmt, 1);
+		size_t n = (size_t)sqlite3_column_bytes(stmt, 1);
+
+		if (fn(ctx, (const char *)sqlite3_column_text(stmt, 0), p, n, sqlite3_column_int(stmt, 2)) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "retained");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
 static enum herr sq_cert_insert(void *impl, const struct store_cert *c)
 {
 	return run(impl, NULL, "INSERT INTO certificates (serial, kind, device_id, subject, fingerprint,"
@@ -357,9 +448,13 @@ static const struct store_backend sqlite_backend = {
 	.device_get = sq_device_get,
 	.device_revoke = sq_device_revoke,
 	.device_list = sq_device_list,
+	.device_cert_ok = sq_device_cert_ok,
+	.device_list_inactive_since = sq_device_list_inactive_since,
 	.cert_insert = sq_cert_insert,
 	.cert_list_revoked = sq_cert_list_revoked,
 	.crl_next_number = sq_crl_next_number,
+	.retained_set = sq_retained_set,
+	.retained_list = sq_retained_list,
 	.audit = sq_audit,
 };
 

@@ -11,7 +11,7 @@ for k in root issuing endpoint manifest; do
 done
 t_eq "no private key in the database" 0 "$(grep -c 'PRIVATE KEY' "$D/hearth.db")"
 t_eq "database is in WAL mode" wal "$(sqlite3 "$D/hearth.db" 'PRAGMA journal_mode')"
-t_eq "schema version 1 recorded" 1 "$(sqlite3 "$D/hearth.db" 'SELECT MAX(version) FROM schema_version')"
+t_eq "schema version = newest migration" "$(ls schema/migrations/*.sql | wc -l)" "$(sqlite3 "$D/hearth.db" 'SELECT MAX(version) FROM schema_version')"
 t_eq "CA and endpoint certificates recorded" "endpoint issuing root" \
 	"$(sqlite3 "$D/hearth.db" "SELECT group_concat(kind, ' ') FROM (SELECT kind FROM certificates ORDER BY kind)")"
 t_eq "init is in the audit log" 1 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM audit_log WHERE action = 'datadir.init'")"

@@ -2,7 +2,6 @@
  * signatures verify; certificates carry the profile of their kind, parse and chain-verify with
  * mbedTLS itself, and requests that break a rule are refused. */
 #include <check.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,54 +22,14 @@
 #include "ca/key.h"
 #include "common/fsutil.h"
 #include "common/rng.h"
-
-static char root_dir[64];
-static char dir[4096];
-
-static struct ca_key *root_key, *issuing_key;
-static struct ca_cert *root_cert, *issuing_cert;
-static char *root_pem, *issuing_pem;
+#include "tests/unit/unit.h"
 
 /* --- helpers ---------------------------------------------------------------------------------- */
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void at(char *buf, size_t size, const char *name)
-{
-	ck_assert_int_eq(fs_path(buf, size, "%s/%s", dir, name), HERR_OK);
-}
 
 static void spki_of(const struct ca_key *key, uint8_t *spki, size_t *len)
 {
 	ck_assert_int_eq(ca_key_spki(key, spki, CA_SPKI_MAX, len), HERR_OK);
 	ck_assert_uint_gt(*len, 0);
-}
-
-static enum herr issue(enum ca_cert_kind kind, const char *cn, const char *const *sans,
-		       size_t san_count, unsigned days, const struct ca_key *subject,
-		       struct ca_key *issuer_key, const struct ca_cert *issuer_cert, char **pem,
-		       struct ca_cert_info *info)
-{
-	struct ca_cert_request req;
-	uint8_t spki[CA_SPKI_MAX];
-	size_t spki_len = 0;
-
-	spki_of(subject, spki, &spki_len);
-	memset(&req, 0, sizeof(req));
-	req.kind = kind;
-	req.common_name = cn;
-	req.sans = sans;
-	req.san_count = san_count;
-	req.days = days;
-	req.subject_spki = spki;
-	req.subject_spki_len = spki_len;
-	return ca_cert_issue(&req, issuer_key, issuer_cert, pem, info);
 }
 
 static void parse_crt(const char *pem, mbedtls_x509_crt *crt)
@@ -83,20 +42,6 @@ static void parse_crt(const char *pem, mbedtls_x509_crt *crt)
 	ck_assert_int_eq(crt->version, 3);
 }
 
-static int64_t unix_of(const mbedtls_x509_time *t)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = t->year - 1900;
-	tm.tm_mon = t->mon - 1;
-	tm.tm_mday = t->day;
-	tm.tm_hour = t->hour;
-	tm.tm_min = t->min;
-	tm.tm_sec = t->sec;
-	return (int64_t)timegm(&tm);
-}
-
 static void sha256_hex(const unsigned char *data, size_t len, char out[65])
 {
 	unsigned char h[32];
@@ -107,50 +52,13 @@ static void sha256_hex(const unsigned char *data, size_t len, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
-/* Find the extnValue contents of extension oid in crt->v3_ext (a SEQUENCE OF Extension). */
-static int find_ext(const mbedtls_x509_buf *exts, const char *oid, size_t oid_len,
-		    unsigned char **val, size_t *val_len, int *critical)
-{
-	unsigned char *p = exts->p, *end = exts->p + exts->len;
-	size_t len;
-
-	if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
-		return -1;
-	end = p + len;
-	while (p < end) {
-		unsigned char *ext_end, *id;
-		size_t id_len;
-
-		if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
-			return -1;
-		ext_end = p + len;
-		if (mbedtls_asn1_get_tag(&p, ext_end, &id_len, MBEDTLS_ASN1_OID))
-			return -1;
-		id = p;
-		p += id_len;
-		*critical = 0;
-		if (p < ext_end && *p == MBEDTLS_ASN1_BOOLEAN &&
-		    mbedtls_asn1_get_bool(&p, ext_end, critical) != 0)
-			return -1;
-		if (mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_OCTET_STRING) != 0)
-			return -1;
-		if (id_len == oid_len && memcmp(id, oid, oid_len) == 0) {
-			*val = p;
-			*val_len = len;
-			return 0;
-		}
-		p = ext_end;
-	}
-	return -1;
-}
-
 static int ext_critical(const mbedtls_x509_crt *crt, const char *oid, size_t oid_len)
 {
 	unsigned char *val = NULL;
 	size_t len = 0;
 	int critical = -1;
 
-	ck_assert_int_eq(find_ext(&crt->v3_ext, oid, oid_len, &val, &len, &critical), 0);
+	ck_assert_int_eq(unit_find_ext(&crt->v3_ext, oid, oid_len, &val, &len, &critical), 0);
 	return critical;
 }
 
@@ -180,44 +88,6 @@ static void write_file(const char *path, const void *data, size_t len, unsigned 
 	ck_assert_int_eq(fs_write_file(path, data, len, mode, 0), HERR_OK);
 }
 
-/* --- fixtures --------------------------------------------------------------------------------- */
-
-static void pki_setup(void)
-{
-	struct ca_cert_info info;
-
-	/* Each test case runs this setup again: a fresh template each time. */
-	ck_assert_int_eq(fs_path(root_dir, sizeof(root_dir), "/tmp/hearth-test-cert-XXXXXX"), HERR_OK);
-	ck_assert_ptr_nonnull(mkdtemp(root_dir));
-	ck_assert_int_eq(ca_key_generate(&root_key), HERR_OK);
-	ck_assert_int_eq(ca_key_generate(&issuing_key), HERR_OK);
-	ck_assert_int_eq(issue(CA_CERT_ROOT, "test root", NULL, 0, 3650, root_key, root_key, NULL,
-			       &root_pem, &info), HERR_OK);
-	ck_assert_int_eq(ca_cert_parse((const uint8_t *)root_pem, strlen(root_pem), &root_cert),
-			 HERR_OK);
-	ck_assert_int_eq(issue(CA_CERT_ISSUING, "test issuing", NULL, 0, 1825, issuing_key, root_key,
-			       root_cert, &issuing_pem, &info), HERR_OK);
-	ck_assert_int_eq(ca_cert_parse((const uint8_t *)issuing_pem, strlen(issuing_pem),
-				       &issuing_cert), HERR_OK);
-}
-
-static void pki_teardown(void)
-{
-	free(issuing_pem);
-	free(root_pem);
-	ca_cert_free(issuing_cert);
-	ca_cert_free(root_cert);
-	ca_key_free(issuing_key);
-	ca_key_free(root_key);
-	nftw(root_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void dir_setup(void)
-{
-	ck_assert_int_eq(fs_path(dir, sizeof(dir), "%s/t-XXXXXX", root_dir), HERR_OK);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
 /* --- ca/key ----------------------------------------------------------------------------------- */
 
 START_TEST(test_key_roundtrip)
@@ -228,7 +98,7 @@ START_TEST(test_key_roundtrip)
 	char path[4096];
 	struct stat st;
 
-	at(path, sizeof(path), "k.key");
+	unit_at(path, sizeof(path), "k.key");
 	ck_assert_int_eq(ca_key_generate(&key), HERR_OK);
 	ck_assert_int_eq(ca_key_save(key, path), HERR_OK);
 	ck_assert_int_eq(stat(path, &st), 0);
@@ -258,11 +128,11 @@ START_TEST(test_key_save_no_overwrite)
 	uint8_t *data = NULL;
 	size_t len = 0;
 
-	at(path, sizeof(path), "k.key");
+	unit_at(path, sizeof(path), "k.key");
 	write_file(path, "precious", 8, 0600);
 	ck_assert_int_eq(ca_key_generate(&key), HERR_OK);
 	ck_assert_int_eq(ca_key_save(key, path), HERR_EXISTS);
-	ck_assert_int_eq(fs_read_file(path, 100, &data, &len), HERR_OK);
+	unit_read_file(path, 100, &data, &len);
 	ck_assert_str_eq((char *)data, "precious");
 	free(data);
 	ca_key_free(key);
@@ -276,7 +146,7 @@ START_TEST(test_key_load_mode)
 	char path[4096];
 	size_t i;
 
-	at(path, sizeof(path), "k.key");
+	unit_at(path, sizeof(path), "k.key");
 	ck_assert_int_eq(ca_key_generate(&key), HERR_OK);
 	ck_assert_int_eq(ca_key_save(key, path), HERR_OK);
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
@@ -305,18 +175,18 @@ START_TEST(test_key_load_garbage)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(name, sizeof(name), "bad%zu.key", i);
-		at(path, sizeof(path), name);
+		unit_at(path, sizeof(path), name);
 		write_file(path, bad[i], strlen(bad[i]), 0600);
 		ck_assert_int_ne(ca_key_load(path, &loaded), HERR_OK);
 		ck_assert_ptr_null(loaded);
 	}
 	/* Certificates are public and not keys. */
-	at(path, sizeof(path), "cert.pem");
-	write_file(path, root_pem, strlen(root_pem), 0600);
+	unit_at(path, sizeof(path), "cert.pem");
+	write_file(path, unit_pki.root_pem, strlen(unit_pki.root_pem), 0600);
 	ck_assert_int_ne(ca_key_load(path, &loaded), HERR_OK);
 	ck_assert_ptr_null(loaded);
 
-	at(path, sizeof(path), "missing.key");
+	unit_at(path, sizeof(path), "missing.key");
 	ck_assert_int_eq(ca_key_load(path, &loaded), HERR_NOTFOUND);
 	ck_assert_ptr_null(loaded);
 }
@@ -341,19 +211,19 @@ START_TEST(test_key_load_wrong_curve)
 	struct ca_key *loaded = NULL;
 	char path[4096];
 
-	at(path, sizeof(path), "p384.key");
+	unit_at(path, sizeof(path), "p384.key");
 	write_ec_key(path, MBEDTLS_ECP_DP_SECP384R1);
 	ck_assert_int_eq(ca_key_load(path, &loaded), HERR_INVALID);
 	ck_assert_ptr_null(loaded);
 #ifdef MBEDTLS_ECP_DP_SECP256K1_ENABLED
 	/* Same size, another curve: the check is on the curve, not the key length. */
-	at(path, sizeof(path), "k256.key");
+	unit_at(path, sizeof(path), "k256.key");
 	write_ec_key(path, MBEDTLS_ECP_DP_SECP256K1);
 	ck_assert_int_eq(ca_key_load(path, &loaded), HERR_INVALID);
 	ck_assert_ptr_null(loaded);
 #endif
 	/* And the control: the same route with P-256 loads. */
-	at(path, sizeof(path), "p256.key");
+	unit_at(path, sizeof(path), "p256.key");
 	write_ec_key(path, MBEDTLS_ECP_DP_SECP256R1);
 	ck_assert_int_eq(ca_key_load(path, &loaded), HERR_OK);
 	ca_key_free(loaded);
@@ -399,7 +269,7 @@ START_TEST(test_key_sign)
 		      "signature verifies over a modified message");
 	ck_assert_msg(!verifies(spki, spki_len, msg, strlen(msg) - 1, sig, sig_len),
 		      "signature verifies over a truncated message");
-	spki_of(root_key, other_spki, &other_len);
+	spki_of(unit_pki.root_key, other_spki, &other_len);
 	ck_assert_msg(!verifies(other_spki, other_len, msg, strlen(msg), sig, sig_len),
 		      "signature verifies under another key");
 
@@ -463,7 +333,7 @@ static void check_common(const mbedtls_x509_crt *crt, const struct ca_cert_info 
 	uint8_t spki[CA_SPKI_MAX];
 	size_t spki_len = 0, i;
 	char fp[65], serial[41], pin[CA_PIN_LEN];
-	int64_t nb = unix_of(&crt->valid_from), na = unix_of(&crt->valid_to);
+	int64_t nb = unit_x509_time_to_unix(&crt->valid_from), na = unit_x509_time_to_unix(&crt->valid_to);
 
 	ck_assert_msg(na - now >= (int64_t)days * 86400 - 60 && na - now <= (int64_t)days * 86400 + 60,
 		      "not_after - now = %lld, want %u days", (long long)(na - now), days);
@@ -504,8 +374,8 @@ START_TEST(test_issue_root)
 	uint32_t flags;
 
 	ck_assert_int_eq(ca_key_generate(&key), HERR_OK);
-	ck_assert_int_eq(issue(CA_CERT_ROOT, "my root", NULL, 0, 7300, key, key, NULL, &pem, &info),
-			 HERR_OK);
+	ck_assert_int_eq(unit_issue(CA_CERT_ROOT, "my root", NULL, 0, 7300, key, key, NULL, &pem,
+				    &info), HERR_OK);
 	ck_assert_ptr_nonnull(pem);
 	ck_assert_ptr_nonnull(strstr(pem, "-----BEGIN CERTIFICATE-----"));
 	parse_crt(pem, &crt);
@@ -530,7 +400,7 @@ START_TEST(test_issue_root)
 	/* It trusts itself, and another root does not trust it. */
 	flags = verify_flags(pem, NULL, pem, NULL);
 	ck_assert_msg(flags == 0, "self-signed root does not verify: %08x", (unsigned)flags);
-	ck_assert_uint_ne(verify_flags(pem, NULL, root_pem, NULL), 0);
+	ck_assert_uint_ne(verify_flags(pem, NULL, unit_pki.root_pem, NULL), 0);
 	free(pem);
 	ca_key_free(key);
 }
@@ -545,10 +415,10 @@ START_TEST(test_issue_issuing)
 	int64_t now = (int64_t)time(NULL);
 
 	ck_assert_int_eq(ca_key_generate(&key), HERR_OK);
-	ck_assert_int_eq(issue(CA_CERT_ISSUING, "my issuing", NULL, 0, 1825, key, root_key, root_cert,
-			       &pem, &info), HERR_OK);
+	ck_assert_int_eq(unit_issue(CA_CERT_ISSUING, "my issuing", NULL, 0, 1825, key,
+				    unit_pki.root_key, unit_pki.root_cert, &pem, &info), HERR_OK);
 	parse_crt(pem, &crt);
-	parse_crt(root_pem, &root);
+	parse_crt(unit_pki.root_pem, &root);
 	ck_assert_int_eq(crt.ca_istrue, 1);
 	ck_assert_int_eq(crt.max_pathlen, 1); /* pathLenConstraint 0, stored + 1 */
 	ck_assert_uint_eq(crt.key_usage, MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN);
@@ -559,7 +429,7 @@ START_TEST(test_issue_issuing)
 	ck_assert_mem_eq(crt.issuer_raw.p, root.subject_raw.p, root.subject_raw.len);
 	ck_assert_int_eq(info.is_ca, 1);
 	check_common(&crt, &info, 1825, now, key);
-	ck_assert_uint_eq(verify_flags(pem, NULL, root_pem, NULL), 0);
+	ck_assert_uint_eq(verify_flags(pem, NULL, unit_pki.root_pem, NULL), 0);
 	mbedtls_x509_crt_free(&root);
 	mbedtls_x509_crt_free(&crt);
 	free(pem);
@@ -594,7 +464,7 @@ static void check_endpoint_sans(const mbedtls_x509_crt *crt)
 	}
 	ck_assert_uint_eq(dns, 2);
 
-	ck_assert_int_eq(find_ext(&crt->v3_ext, MBEDTLS_OID_SUBJECT_ALT_NAME,
+	ck_assert_int_eq(unit_find_ext(&crt->v3_ext, MBEDTLS_OID_SUBJECT_ALT_NAME,
 				  MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), &val, &len,
 				  &critical), 0);
 	ck_assert_int_eq(critical, 0); /* the subject is not empty */
@@ -634,8 +504,8 @@ START_TEST(test_issue_endpoint)
 	uint32_t flags;
 
 	ck_assert_int_eq(ca_key_generate(&key), HERR_OK);
-	ck_assert_int_eq(issue(CA_CERT_ENDPOINT, "localhost", endpoint_sans, 4, 30, key, issuing_key,
-			       issuing_cert, &pem, &info), HERR_OK);
+	ck_assert_int_eq(unit_issue(CA_CERT_ENDPOINT, "localhost", endpoint_sans, 4, 30, key,
+				    unit_pki.issuing_key, unit_pki.issuing_cert, &pem, &info), HERR_OK);
 	parse_crt(pem, &crt);
 	ck_assert_int_eq(crt.ca_istrue, 0);
 	ck_assert_uint_eq(crt.key_usage, MBEDTLS_X509_KU_DIGITAL_SIGNATURE);
@@ -650,14 +520,15 @@ START_TEST(test_issue_endpoint)
 	mbedtls_x509_crt_free(&crt);
 
 	/* Chain: endpoint + issuing against root, and the name check goes by the SANs. */
-	flags = verify_flags(pem, issuing_pem, root_pem, NULL);
+	flags = verify_flags(pem, unit_pki.issuing_pem, unit_pki.root_pem, NULL);
 	ck_assert_msg(flags == 0, "endpoint chain does not verify: %08x", (unsigned)flags);
-	ck_assert_uint_eq(verify_flags(pem, issuing_pem, root_pem, "hearth.example"), 0);
-	ck_assert_uint_eq(verify_flags(pem, issuing_pem, root_pem, "localhost"), 0);
-	ck_assert(verify_flags(pem, issuing_pem, root_pem, "evil.example") &
+	ck_assert_uint_eq(verify_flags(pem, unit_pki.issuing_pem, unit_pki.root_pem,
+				       "hearth.example"), 0);
+	ck_assert_uint_eq(verify_flags(pem, unit_pki.issuing_pem, unit_pki.root_pem, "localhost"), 0);
+	ck_assert(verify_flags(pem, unit_pki.issuing_pem, unit_pki.root_pem, "evil.example") &
 		  MBEDTLS_X509_BADCERT_CN_MISMATCH);
 	/* Without the intermediate it does not chain. */
-	ck_assert(verify_flags(pem, NULL, root_pem, NULL) & MBEDTLS_X509_BADCERT_NOT_TRUSTED);
+	ck_assert(verify_flags(pem, NULL, unit_pki.root_pem, NULL) & MBEDTLS_X509_BADCERT_NOT_TRUSTED);
 	free(pem);
 	ca_key_free(key);
 }
@@ -673,8 +544,8 @@ START_TEST(test_issue_device)
 	uint32_t flags;
 
 	ck_assert_int_eq(ca_key_generate(&key), HERR_OK);
-	ck_assert_int_eq(issue(CA_CERT_DEVICE, "dev-1", NULL, 0, 365, key, issuing_key, issuing_cert,
-			       &pem, &info), HERR_OK);
+	ck_assert_int_eq(unit_issue(CA_CERT_DEVICE, "dev-1", NULL, 0, 365, key, unit_pki.issuing_key,
+				    unit_pki.issuing_cert, &pem, &info), HERR_OK);
 	parse_crt(pem, &crt);
 	ck_assert_int_eq(crt.ca_istrue, 0);
 	ck_assert_uint_eq(crt.key_usage, MBEDTLS_X509_KU_DIGITAL_SIGNATURE);
@@ -690,14 +561,16 @@ START_TEST(test_issue_device)
 	check_common(&crt, &info, 365, now, key);
 	mbedtls_x509_crt_free(&crt);
 
-	flags = verify_flags(pem, issuing_pem, root_pem, "dev-1");
+	flags = verify_flags(pem, unit_pki.issuing_pem, unit_pki.root_pem, "dev-1");
 	ck_assert_msg(flags == 0, "device chain does not verify: %08x", (unsigned)flags);
-	ck_assert(verify_flags(pem, issuing_pem, root_pem, "dev-2") & MBEDTLS_X509_BADCERT_CN_MISMATCH);
+	ck_assert(verify_flags(pem, unit_pki.issuing_pem, unit_pki.root_pem, "dev-2") &
+		  MBEDTLS_X509_BADCERT_CN_MISMATCH);
 	/* The wrong root does not vouch for it. */
 	ck_assert_int_eq(ca_key_generate(&other_root_key), HERR_OK);
-	ck_assert_int_eq(issue(CA_CERT_ROOT, "test root", NULL, 0, 3650, other_root_key,
-			       other_root_key, NULL, &other_root, &info), HERR_OK);
-	ck_assert(verify_flags(pem, issuing_pem, other_root, NULL) & MBEDTLS_X509_BADCERT_NOT_TRUSTED);
+	ck_assert_int_eq(unit_issue(CA_CERT_ROOT, "test root", NULL, 0, 3650, other_root_key,
+				    other_root_key, NULL, &other_root, &info), HERR_OK);
+	ck_assert(verify_flags(pem, unit_pki.issuing_pem, other_root, NULL) &
+		  MBEDTLS_X509_BADCERT_NOT_TRUSTED);
 	free(other_root);
 	ca_key_free(other_root_key);
 	free(pem);
@@ -710,10 +583,10 @@ START_TEST(test_serials_differ)
 	struct ca_cert_info a, b;
 	char *pa = NULL, *pb = NULL;
 
-	ck_assert_int_eq(issue(CA_CERT_DEVICE, "dev-1", NULL, 0, 1, issuing_key, issuing_key,
-			       issuing_cert, &pa, &a), HERR_OK);
-	ck_assert_int_eq(issue(CA_CERT_DEVICE, "dev-1", NULL, 0, 1, issuing_key, issuing_key,
-			       issuing_cert, &pb, &b), HERR_OK);
+	ck_assert_int_eq(unit_issue(CA_CERT_DEVICE, "dev-1", NULL, 0, 1, unit_pki.issuing_key,
+				    unit_pki.issuing_key, unit_pki.issuing_cert, &pa, &a), HERR_OK);
+	ck_assert_int_eq(unit_issue(CA_CERT_DEVICE, "dev-1", NULL, 0, 1, unit_pki.issuing_key,
+				    unit_pki.issuing_key, unit_pki.issuing_cert, &pb, &b), HERR_OK);
 	ck_assert_str_ne(a.serial_hex, b.serial_hex);
 	ck_assert_str_ne(a.fingerprint, b.fingerprint);
 	ck_assert_uint_eq(strlen(a.serial_hex), 32);
@@ -731,9 +604,10 @@ START_TEST(test_parse_info)
 	size_t alen = 0, blen = 0;
 	char *pem = NULL, path[4096];
 
-	ck_assert_int_eq(issue(CA_CERT_DEVICE, "dev-1", NULL, 0, 10, root_key, issuing_key,
-			       issuing_cert, &pem, &issued), HERR_OK);
-	at(path, sizeof(path), "dev.crt");
+	ck_assert_int_eq(unit_issue(CA_CERT_DEVICE, "dev-1", NULL, 0, 10, unit_pki.root_key,
+				    unit_pki.issuing_key, unit_pki.issuing_cert, &pem, &issued),
+			 HERR_OK);
+	unit_at(path, sizeof(path), "dev.crt");
 	write_file(path, pem, strlen(pem), 0644);
 	ck_assert_int_eq(ca_cert_load(path, &cert), HERR_OK);
 	ca_cert_get_info(cert, &parsed);
@@ -743,11 +617,11 @@ START_TEST(test_parse_info)
 	ck_assert_str_eq(parsed.pin, issued.pin);
 	ck_assert_int_eq(parsed.not_after, issued.not_after);
 	ck_assert_int_eq(ca_cert_spki(cert, a, sizeof(a), &alen), HERR_OK);
-	spki_of(root_key, b, &blen);
+	spki_of(unit_pki.root_key, b, &blen);
 	ck_assert_uint_eq(alen, blen);
 	ck_assert_mem_eq(a, b, alen);
-	ck_assert_int_eq(ca_cert_matches_key(cert, root_key), 1);
-	ck_assert_int_eq(ca_cert_matches_key(cert, issuing_key), 0);
+	ck_assert_int_eq(ca_cert_matches_key(cert, unit_pki.root_key), 1);
+	ck_assert_int_eq(ca_cert_matches_key(cert, unit_pki.issuing_key), 0);
 	ca_cert_free(cert);
 	ca_cert_free(NULL);
 
@@ -768,7 +642,8 @@ static void assert_refused(enum ca_cert_kind kind, const char *cn, const char *c
 	struct ca_cert_info info;
 	enum herr rc;
 
-	rc = issue(kind, cn, sans, san_count, days, root_key, issuer_key, issuer_cert, &pem, &info);
+	rc = unit_issue(kind, cn, sans, san_count, days, unit_pki.root_key, issuer_key, issuer_cert,
+			&pem, &info);
 	ck_assert_msg(rc == HERR_INVALID, "%s: got %s, want HERR_INVALID", what, herr_str(rc));
 	ck_assert_msg(pem == NULL, "%s: *pem not reset", what);
 }
@@ -779,6 +654,8 @@ START_TEST(test_refusals)
 	static const char *const bad_sans[] = { "", ".lead", "trail.", "-dash", "a b", "x=y",
 						"a\\b", "é.example" };
 	static const char *const good_san[] = { "ok.example" };
+	struct ca_key *root_key = unit_pki.root_key, *issuing_key = unit_pki.issuing_key;
+	const struct ca_cert *root_cert = unit_pki.root_cert, *issuing_cert = unit_pki.issuing_cert;
 	char *pem = NULL;
 	struct ca_cert_info info;
 	size_t i;
@@ -815,8 +692,8 @@ START_TEST(test_refusals)
 		       "CN with a DN separator");
 
 	/* The control: one good SAN is enough. */
-	ck_assert_int_eq(issue(CA_CERT_ENDPOINT, "ok.example", good_san, 1, 30, root_key,
-			       issuing_key, issuing_cert, &pem, &info), HERR_OK);
+	ck_assert_int_eq(unit_issue(CA_CERT_ENDPOINT, "ok.example", good_san, 1, 30, root_key,
+				    issuing_key, issuing_cert, &pem, &info), HERR_OK);
 	free(pem);
 }
 END_TEST
@@ -848,8 +725,8 @@ static Suite *cert_suite(void)
 	TCase *tk = tcase_create("key");
 	TCase *tc = tcase_create("cert");
 
-	tcase_add_unchecked_fixture(tk, pki_setup, pki_teardown);
-	tcase_add_checked_fixture(tk, dir_setup, NULL);
+	unit_scratch_add(tk);
+	unit_pki_add(tk);
 	tcase_set_timeout(tk, 30);
 	tcase_add_test(tk, test_key_roundtrip);
 	tcase_add_test(tk, test_key_save_no_overwrite);
@@ -861,8 +738,8 @@ static Suite *cert_suite(void)
 	tcase_add_test(tk, test_sha256_hex);
 	suite_add_tcase(s, tk);
 
-	tcase_add_unchecked_fixture(tc, pki_setup, pki_teardown);
-	tcase_add_checked_fixture(tc, dir_setup, NULL);
+	unit_scratch_add(tc);
+	unit_pki_add(tc);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_issue_root);
 	tcase_add_test(tc, test_issue_issuing);
@@ -878,11 +755,5 @@ static Suite *cert_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(cert_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(cert_suite());
 }

@@ -18,48 +18,7 @@
 #include "ca/crl.h"
 #include "ca/der.h"
 #include "ca/key.h"
-
-static struct ca_key *root_key, *issuing_key;
-static struct ca_cert *root_cert, *issuing_cert;
-
-static struct ca_cert *make_cert(enum ca_cert_kind kind, const char *cn, struct ca_key *subject,
-				 struct ca_key *issuer_key, const struct ca_cert *issuer_cert)
-{
-	struct ca_cert_request req;
-	struct ca_cert_info info;
-	struct ca_cert *cert = NULL;
-	uint8_t spki[CA_SPKI_MAX];
-	size_t spki_len = 0;
-	char *pem = NULL;
-
-	ck_assert_int_eq(ca_key_spki(subject, spki, sizeof(spki), &spki_len), HERR_OK);
-	memset(&req, 0, sizeof(req));
-	req.kind = kind;
-	req.common_name = cn;
-	req.days = 365;
-	req.subject_spki = spki;
-	req.subject_spki_len = spki_len;
-	ck_assert_int_eq(ca_cert_issue(&req, issuer_key, issuer_cert, &pem, &info), HERR_OK);
-	ck_assert_int_eq(ca_cert_parse((const uint8_t *)pem, strlen(pem), &cert), HERR_OK);
-	free(pem);
-	return cert;
-}
-
-static void pki_setup(void)
-{
-	ck_assert_int_eq(ca_key_generate(&root_key), HERR_OK);
-	ck_assert_int_eq(ca_key_generate(&issuing_key), HERR_OK);
-	root_cert = make_cert(CA_CERT_ROOT, "test root", root_key, root_key, NULL);
-	issuing_cert = make_cert(CA_CERT_ISSUING, "test issuing", issuing_key, root_key, root_cert);
-}
-
-static void pki_teardown(void)
-{
-	ca_cert_free(issuing_cert);
-	ca_cert_free(root_cert);
-	ca_key_free(issuing_key);
-	ca_key_free(root_key);
-}
+#include "tests/unit/unit.h"
 
 /* Skip one TLV of any tag at *p; 0 on success. */
 static int skip_tlv(unsigned char **p, const unsigned char *end)
@@ -75,44 +34,6 @@ static int skip_tlv(unsigned char **p, const unsigned char *end)
 	return 0;
 }
 
-/* Find the extnValue contents of the extension with OID oid in a SEQUENCE OF Extension as mbedTLS
- * keeps it (crt->v3_ext, crl->crl_ext: the contents of the [0]/[3] wrapper). */
-static int find_ext(const mbedtls_x509_buf *exts, const char *oid, size_t oid_len,
-		    unsigned char **val, size_t *val_len, int *critical)
-{
-	unsigned char *p = exts->p, *end = exts->p + exts->len;
-	size_t len;
-
-	if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
-		return -1;
-	end = p + len;
-	while (p < end) {
-		unsigned char *ext_end, *id;
-		size_t id_len;
-
-		if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
-			return -1;
-		ext_end = p + len;
-		if (mbedtls_asn1_get_tag(&p, ext_end, &id_len, MBEDTLS_ASN1_OID))
-			return -1;
-		id = p;
-		p += id_len;
-		*critical = 0;
-		if (p < ext_end && *p == MBEDTLS_ASN1_BOOLEAN &&
-		    mbedtls_asn1_get_bool(&p, ext_end, critical) != 0)
-			return -1;
-		if (mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_OCTET_STRING) != 0)
-			return -1;
-		if (id_len == oid_len && memcmp(id, oid, oid_len) == 0) {
-			*val = p;
-			*val_len = len;
-			return 0;
-		}
-		p = ext_end;
-	}
-	return -1;
-}
-
 /* Issue a CRL from the test PKI and parse it; the caller frees crl. */
 static void issue_and_parse(const struct ca_crl_entry *entries, size_t count, uint64_t number,
 			    int64_t this_update, int64_t next_update, mbedtls_x509_crl *crl)
@@ -120,8 +41,8 @@ static void issue_and_parse(const struct ca_crl_entry *entries, size_t count, ui
 	char *pem = NULL;
 	int ret;
 
-	ck_assert_int_eq(ca_crl_issue(issuing_key, issuing_cert, entries, count, number,
-				      this_update, next_update, &pem), HERR_OK);
+	ck_assert_int_eq(ca_crl_issue(unit_pki.issuing_key, unit_pki.issuing_cert, entries, count,
+				      number, this_update, next_update, &pem), HERR_OK);
 	ck_assert_ptr_nonnull(pem);
 	ck_assert_ptr_nonnull(strstr(pem, "-----BEGIN X509 CRL-----\n"));
 	mbedtls_x509_crl_init(crl);
@@ -146,7 +67,7 @@ static uint64_t crl_number_of(const mbedtls_x509_crl *crl)
 	uint64_t n = 0;
 	int critical = -1;
 
-	ck_assert_int_eq(find_ext(&crl->crl_ext, MBEDTLS_OID_CRL_NUMBER,
+	ck_assert_int_eq(unit_find_ext(&crl->crl_ext, MBEDTLS_OID_CRL_NUMBER,
 				  MBEDTLS_OID_SIZE(MBEDTLS_OID_CRL_NUMBER), &val, &val_len, &critical), 0);
 	ck_assert_int_eq(critical, 0);
 	p = val;
@@ -167,12 +88,12 @@ static uint64_t crl_number_of(const mbedtls_x509_crl *crl)
  * relying parties that match on it (openssl does) will not find the CRL's issuer. */
 static void check_aki(const mbedtls_x509_crl *crl)
 {
-	const mbedtls_x509_crt *crt = ca_cert_crt(issuing_cert);
+	const mbedtls_x509_crt *crt = ca_cert_crt(unit_pki.issuing_cert);
 	unsigned char *aki, *ski, *p, *end;
 	size_t aki_len, ski_len, len, ski_id_len;
 	int critical = -1;
 
-	ck_assert_int_eq(find_ext(&crt->v3_ext, MBEDTLS_OID_SUBJECT_KEY_IDENTIFIER,
+	ck_assert_int_eq(unit_find_ext(&crt->v3_ext, MBEDTLS_OID_SUBJECT_KEY_IDENTIFIER,
 				  MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_KEY_IDENTIFIER), &ski, &ski_len,
 				  &critical), 0);
 	p = ski;
@@ -180,7 +101,7 @@ static void check_aki(const mbedtls_x509_crl *crl)
 					      MBEDTLS_ASN1_OCTET_STRING), 0);
 	ski = p;
 
-	ck_assert_int_eq(find_ext(&crl->crl_ext, MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER,
+	ck_assert_int_eq(unit_find_ext(&crl->crl_ext, MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER,
 				  MBEDTLS_OID_SIZE(MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER), &aki,
 				  &aki_len, &critical), 0);
 	ck_assert_int_eq(critical, 0);
@@ -203,7 +124,7 @@ static void check_common(const mbedtls_x509_crl *crl, uint64_t number, int64_t t
 		MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE, 10, MBEDTLS_ASN1_OID, 8,
 		0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02, /* 1.2.840.10045.4.3.2 */
 	};
-	const mbedtls_x509_crt *issuer = ca_cert_crt(issuing_cert);
+	const mbedtls_x509_crt *issuer = ca_cert_crt(unit_pki.issuing_cert);
 
 	ck_assert_int_eq(crl->version, 2);
 	ck_assert_uint_eq(crl->issuer_raw.len, issuer->subject_raw.len);
@@ -223,8 +144,8 @@ static void check_common(const mbedtls_x509_crl *crl, uint64_t number, int64_t t
 	ck_assert(crl->tbs.p[crl->tbs.len + sizeof(outer_alg)] == MBEDTLS_ASN1_BIT_STRING);
 	ck_assert_uint_eq(crl_number_of(crl), number);
 	check_aki(crl);
-	ck_assert_msg(sig_verifies(crl, issuing_cert), "signature does not verify");
-	ck_assert_msg(!sig_verifies(crl, root_cert), "signature verifies under the wrong key");
+	ck_assert_msg(sig_verifies(crl, unit_pki.issuing_cert), "signature does not verify");
+	ck_assert_msg(!sig_verifies(crl, unit_pki.root_cert), "signature verifies under the wrong key");
 }
 
 /* The tag that follows nextUpdate in the TBS: revokedCertificates (SEQUENCE) or crlExtensions
@@ -381,14 +302,14 @@ START_TEST(test_bad_serial)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		entries[1].serial_hex = bad[i];
 		pem = &untouched;
-		ck_assert_int_eq(ca_crl_issue(issuing_key, issuing_cert, entries, 2, 1, this_2024,
-					      next_2024, &pem), HERR_INVALID);
+		ck_assert_int_eq(ca_crl_issue(unit_pki.issuing_key, unit_pki.issuing_cert, entries, 2,
+					      1, this_2024, next_2024, &pem), HERR_INVALID);
 		ck_assert_ptr_null(pem);
 	}
 	entries[1].serial_hex = NULL;
 	pem = &untouched;
-	ck_assert_int_eq(ca_crl_issue(issuing_key, issuing_cert, entries, 2, 1, this_2024,
-				      next_2024, &pem), HERR_INVALID);
+	ck_assert_int_eq(ca_crl_issue(unit_pki.issuing_key, unit_pki.issuing_cert, entries, 2, 1,
+				      this_2024, next_2024, &pem), HERR_INVALID);
 	ck_assert_ptr_null(pem);
 }
 END_TEST
@@ -399,10 +320,11 @@ START_TEST(test_too_many)
 	char *pem = NULL;
 
 	/* The count is refused before the array is looked at: one real entry behind a huge count. */
-	ck_assert_int_eq(ca_crl_issue(issuing_key, issuing_cert, &one, CA_CRL_MAX_ENTRIES + 1, 1,
-				      this_2024, next_2024, &pem), HERR_TOOBIG);
+	ck_assert_int_eq(ca_crl_issue(unit_pki.issuing_key, unit_pki.issuing_cert, &one,
+				      CA_CRL_MAX_ENTRIES + 1, 1, this_2024, next_2024, &pem),
+			 HERR_TOOBIG);
 	ck_assert_ptr_null(pem);
-	ck_assert_int_eq(ca_crl_issue(issuing_key, issuing_cert, NULL, SIZE_MAX, 1,
+	ck_assert_int_eq(ca_crl_issue(unit_pki.issuing_key, unit_pki.issuing_cert, NULL, SIZE_MAX, 1,
 				      this_2024, next_2024, &pem), HERR_TOOBIG);
 	ck_assert_ptr_null(pem);
 }
@@ -413,16 +335,16 @@ START_TEST(test_bad_args)
 	char *pem = NULL;
 
 	/* next before this */
-	ck_assert_int_eq(ca_crl_issue(issuing_key, issuing_cert, NULL, 0, 1, next_2024, this_2024,
-				      &pem), HERR_INVALID);
+	ck_assert_int_eq(ca_crl_issue(unit_pki.issuing_key, unit_pki.issuing_cert, NULL, 0, 1,
+				      next_2024, this_2024, &pem), HERR_INVALID);
 	ck_assert_ptr_null(pem);
 	/* entries promised but missing */
-	ck_assert_int_eq(ca_crl_issue(issuing_key, issuing_cert, NULL, 1, 1, this_2024, next_2024,
-				      &pem), HERR_INVALID);
+	ck_assert_int_eq(ca_crl_issue(unit_pki.issuing_key, unit_pki.issuing_cert, NULL, 1, 1,
+				      this_2024, next_2024, &pem), HERR_INVALID);
 	ck_assert_ptr_null(pem);
 	/* a key that is not the certificate's */
-	ck_assert_int_eq(ca_crl_issue(root_key, issuing_cert, NULL, 0, 1, this_2024, next_2024,
-				      &pem), HERR_INVALID);
+	ck_assert_int_eq(ca_crl_issue(unit_pki.root_key, unit_pki.issuing_cert, NULL, 0, 1,
+				      this_2024, next_2024, &pem), HERR_INVALID);
 	ck_assert_ptr_null(pem);
 }
 END_TEST
@@ -432,7 +354,7 @@ static Suite *crl_suite(void)
 	Suite *s = suite_create("crl");
 	TCase *tc = tcase_create("issue");
 
-	tcase_add_unchecked_fixture(tc, pki_setup, pki_teardown);
+	unit_pki_add(tc);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_one);
@@ -448,11 +370,5 @@ static Suite *crl_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(crl_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(crl_suite());
 }

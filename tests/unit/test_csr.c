@@ -15,6 +15,7 @@
 
 #include "ca/csr.h"
 #include "common/rng.h"
+#include "tests/unit/unit.h"
 
 #define BUF_SIZE 8192
 #define SUBJECT  "CN=hearth-test"
@@ -499,11 +500,5 @@ static Suite *csr_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(csr_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(csr_suite());
 }

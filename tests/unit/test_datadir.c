@@ -2,9 +2,7 @@
  * second init changes nothing, foreign directories are refused, and a device certificate issued
  * and then revoked ends up on the published CRL (which mbedTLS then enforces). */
 #include <check.h>
-#include <ftw.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,39 +19,18 @@
 #include "server/datadir.h"
 #include "server/pki.h"
 #include "server/store.h"
+#include "tests/unit/unit.h"
 
-static char root[] = "/tmp/hearth-test-datadir-XXXXXX";
-static char base[4096]; /* this test's own empty directory */
-static char dir[4096];  /* base/data: the data directory, not yet there */
-
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void root_setup(void)
-{
-	ck_assert_ptr_nonnull(mkdtemp(root));
-}
-
-static void root_teardown(void)
-{
-	nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static char dir[4096]; /* the data directory: "data" in the test's own directory, not yet there */
 
 static void dir_setup(void)
 {
-	ck_assert_int_eq(fs_path(base, sizeof(base), "%s/t-XXXXXX", root), HERR_OK);
-	ck_assert_ptr_nonnull(mkdtemp(base));
-	ck_assert_int_eq(fs_path(dir, sizeof(dir), "%s/data", base), HERR_OK);
+	unit_path(dir, sizeof(dir), unit_dir(), "data");
 }
 
 static void in_dir(char *buf, size_t size, const char *rel)
 {
-	ck_assert_int_eq(fs_path(buf, size, "%s/%s", dir, rel), HERR_OK);
+	unit_path(buf, size, dir, rel);
 }
 
 static unsigned mode_of(const char *rel)
@@ -80,7 +57,7 @@ static void read_rel(const char *rel, uint8_t **data, size_t *len)
 	char path[4096];
 
 	in_dir(path, sizeof(path), rel);
-	ck_assert_int_eq(fs_read_file(path, 1 << 20, data, len), HERR_OK);
+	unit_read_file(path, 1 << 20, data, len);
 }
 
 START_TEST(test_init_fresh)
@@ -225,7 +202,6 @@ START_TEST(test_init_names)
 	size_t len = 0;
 	uint32_t flags = 0;
 	int created = -1;
-	struct tm tm;
 	int64_t na;
 
 	ck_assert_int_eq(datadir_init(dir, &opts, &created), HERR_OK);
@@ -241,14 +217,7 @@ START_TEST(test_init_names)
 	ck_assert_int_ne(mbedtls_x509_crt_verify(&crt, crt.next, NULL, "localhost", &flags, NULL,
 						 NULL), 0);
 	ck_assert(flags & MBEDTLS_X509_BADCERT_CN_MISMATCH);
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = crt.valid_to.year - 1900;
-	tm.tm_mon = crt.valid_to.mon - 1;
-	tm.tm_mday = crt.valid_to.day;
-	tm.tm_hour = crt.valid_to.hour;
-	tm.tm_min = crt.valid_to.min;
-	tm.tm_sec = crt.valid_to.sec;
-	na = (int64_t)timegm(&tm);
+	na = unit_x509_time_to_unix(&crt.valid_to);
 	ck_assert_int_le(llabs(na - ((int64_t)time(NULL) + 2 * 86400)), 60);
 	mbedtls_x509_crt_free(&crt);
 }
@@ -414,7 +383,7 @@ static Suite *datadir_suite(void)
 	Suite *s = suite_create("datadir");
 	TCase *tc = tcase_create("datadir");
 
-	tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+	unit_scratch_add(tc);
 	tcase_add_checked_fixture(tc, dir_setup, NULL);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_init_fresh);
@@ -431,11 +400,5 @@ static Suite *datadir_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(datadir_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(datadir_suite());
 }

@@ -2,7 +2,6 @@
  * replacement otherwise, no temporary files left behind, bounded reads, private directories. */
 #include <check.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,39 +10,7 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
-
-static char root[] = "/tmp/hearth-test-fsutil-XXXXXX";
-static char dir[4096];
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void root_setup(void)
-{
-	ck_assert_ptr_nonnull(mkdtemp(root));
-}
-
-static void root_teardown(void)
-{
-	nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Every test gets its own empty directory under root (tests run in forked children). */
-static void dir_setup(void)
-{
-	ck_assert_int_eq(fs_path(dir, sizeof(dir), "%s/t-XXXXXX", root), HERR_OK);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void at(char *buf, size_t size, const char *name)
-{
-	ck_assert_int_eq(fs_path(buf, size, "%s/%s", dir, name), HERR_OK);
-}
+#include "tests/unit/unit.h"
 
 static unsigned mode_of(const char *path)
 {
@@ -74,12 +41,13 @@ static void read_raw(const char *path, char *buf, size_t size)
 	fclose(f);
 }
 
-/* Assert that dir holds exactly the names given (any order), nothing else: no temporary files. */
+/* Assert that the test's directory holds exactly the names given (any order), nothing else: no
+ * temporary files. */
 static void assert_dir_holds(const char *const *names, size_t count)
 {
 	struct dirent *de;
 	size_t seen = 0, i;
-	DIR *d = opendir(dir);
+	DIR *d = opendir(unit_dir());
 
 	ck_assert_ptr_nonnull(d);
 	while ((de = readdir(d)) != NULL) {
@@ -89,7 +57,7 @@ static void assert_dir_holds(const char *const *names, size_t count)
 			continue;
 		for (i = 0; i < count; i++)
 			known |= strcmp(de->d_name, names[i]) == 0;
-		ck_assert_msg(known, "unexpected entry '%s' left in %s", de->d_name, dir);
+		ck_assert_msg(known, "unexpected entry '%s' left in %s", de->d_name, unit_dir());
 		seen++;
 	}
 	closedir(d);
@@ -108,7 +76,7 @@ START_TEST(test_write_mode_exact)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		umask(cases[i].mask);
 		snprintf(name, sizeof(name), "f%zu", i);
-		at(path, sizeof(path), name);
+		unit_at(path, sizeof(path), name);
 		ck_assert_int_eq(fs_write_file(path, "x", 1, cases[i].mode, 1), HERR_OK);
 		ck_assert_msg(mode_of(path) == cases[i].mode, "case %zu: mode %04o, want %04o",
 			      i, mode_of(path), cases[i].mode);
@@ -127,7 +95,7 @@ START_TEST(test_write_content)
 	uint8_t *data = NULL;
 	size_t len = 0;
 
-	at(path, sizeof(path), "bin");
+	unit_at(path, sizeof(path), "bin");
 	ck_assert_int_eq(fs_write_file(path, bin, sizeof(bin), 0600, 1), HERR_OK);
 	ck_assert_int_eq(fs_read_file(path, 100, &data, &len), HERR_OK);
 	ck_assert_uint_eq(len, sizeof(bin));
@@ -135,7 +103,7 @@ START_TEST(test_write_content)
 	free(data);
 
 	/* An empty file is a file. */
-	at(path, sizeof(path), "empty");
+	unit_at(path, sizeof(path), "empty");
 	ck_assert_int_eq(fs_write_file(path, "", 0, 0600, 1), HERR_OK);
 	ck_assert_int_eq(fs_read_file(path, 100, &data, &len), HERR_OK);
 	ck_assert_uint_eq(len, 0);
@@ -150,7 +118,7 @@ START_TEST(test_write_exclusive_refuses)
 	static const char *const left[] = { "key" };
 	char path[4096], buf[256];
 
-	at(path, sizeof(path), "key");
+	unit_at(path, sizeof(path), "key");
 	write_raw(path, "original");
 	ck_assert_int_eq(chmod(path, 0600), 0);
 	ck_assert_int_eq(fs_write_file(path, "replaced", 8, 0644, 1), HERR_EXISTS);
@@ -167,8 +135,8 @@ START_TEST(test_write_exclusive_symlink)
 	static const char *const left[] = { "link" };
 	char path[4096], target[4096];
 
-	at(path, sizeof(path), "link");
-	at(target, sizeof(target), "target");
+	unit_at(path, sizeof(path), "link");
+	unit_at(target, sizeof(target), "target");
 	ck_assert_int_eq(symlink(target, path), 0);
 	ck_assert_int_eq(fs_write_file(path, "x", 1, 0600, 1), HERR_EXISTS);
 	ck_assert_int_eq(fs_exists(target), 0);
@@ -182,7 +150,7 @@ START_TEST(test_write_replace_atomic)
 	char path[4096], other[4096], link[4096], buf[256];
 	struct stat before, after;
 
-	at(path, sizeof(path), "conf");
+	unit_at(path, sizeof(path), "conf");
 	ck_assert_int_eq(fs_write_file(path, "old content", 11, 0644, 0), HERR_OK);
 	ck_assert_int_eq(stat(path, &before), 0);
 	ck_assert_int_eq(fs_write_file(path, "new", 3, 0600, 0), HERR_OK);
@@ -194,9 +162,9 @@ START_TEST(test_write_replace_atomic)
 	ck_assert_msg(before.st_ino != after.st_ino, "file was rewritten in place");
 
 	/* Replacing a symlink replaces the link, never the file it points to. */
-	at(other, sizeof(other), "other");
+	unit_at(other, sizeof(other), "other");
 	write_raw(other, "untouched");
-	at(link, sizeof(link), "link");
+	unit_at(link, sizeof(link), "link");
 	ck_assert_int_eq(symlink(other, link), 0);
 	ck_assert_int_eq(fs_write_file(link, "via link", 8, 0644, 0), HERR_OK);
 	read_raw(other, buf, sizeof(buf));
@@ -212,21 +180,21 @@ START_TEST(test_write_failure_leaves_nothing)
 	char path[4096];
 
 	/* rename() onto a directory fails after the temporary file was written. */
-	at(path, sizeof(path), "subdir");
+	unit_at(path, sizeof(path), "subdir");
 	ck_assert_int_eq(mkdir(path, 0700), 0);
 	ck_assert_int_ne(fs_write_file(path, "x", 1, 0600, 0), HERR_OK);
 	assert_dir_holds(left, 1);
 
 	/* Parent missing: nothing can be created anywhere. */
-	at(path, sizeof(path), "missing/file");
+	unit_at(path, sizeof(path), "missing/file");
 	ck_assert_int_eq(fs_write_file(path, "x", 1, 0600, 0), HERR_IO);
 	ck_assert_int_eq(fs_write_file(path, "x", 1, 0600, 1), HERR_IO);
 	assert_dir_holds(left, 1);
 
 	/* Success leaves only the file. */
-	at(path, sizeof(path), "ok");
+	unit_at(path, sizeof(path), "ok");
 	ck_assert_int_eq(fs_write_file(path, "x", 1, 0600, 1), HERR_OK);
-	at(path, sizeof(path), "ok2");
+	unit_at(path, sizeof(path), "ok2");
 	ck_assert_int_eq(fs_write_file(path, "x", 1, 0600, 0), HERR_OK);
 	{
 		static const char *const now[] = { "subdir", "ok", "ok2" };
@@ -242,7 +210,7 @@ START_TEST(test_read_bounds)
 	uint8_t *data = (uint8_t *)"sentinel";
 	size_t len = 99, i;
 
-	at(path, sizeof(path), "missing");
+	unit_at(path, sizeof(path), "missing");
 	ck_assert_int_eq(fs_read_file(path, 100, &data, &len), HERR_NOTFOUND);
 	ck_assert_ptr_null(data);
 	ck_assert_uint_eq(len, 0);
@@ -250,7 +218,7 @@ START_TEST(test_read_bounds)
 	for (i = 0; i < 32; i++)
 		buf[i] = (char)('A' + i % 26);
 	buf[32] = '\0';
-	at(path, sizeof(path), "f32");
+	unit_at(path, sizeof(path), "f32");
 	write_raw(path, buf);
 
 	/* max + 1 bytes: too big, nothing handed back. */
@@ -273,7 +241,7 @@ START_TEST(test_read_not_regular)
 	uint8_t *data = (uint8_t *)"sentinel";
 	size_t len = 99;
 
-	ck_assert_int_ne(fs_read_file(dir, 1 << 20, &data, &len), HERR_OK);
+	ck_assert_int_ne(fs_read_file(unit_dir(), 1 << 20, &data, &len), HERR_OK);
 	ck_assert_ptr_null(data);
 	ck_assert_uint_eq(len, 0);
 	/* A character device reads forever; the regular-file check must stop it first. */
@@ -289,7 +257,7 @@ START_TEST(test_private_dir)
 	int created = -1;
 	mode_t old = umask(0);
 
-	at(path, sizeof(path), "priv");
+	unit_at(path, sizeof(path), "priv");
 	ck_assert_int_eq(fs_make_private_dir(path, &created), HERR_OK);
 	ck_assert_int_eq(created, 1);
 	ck_assert_uint_eq(mode_of(path), 0700);
@@ -315,14 +283,14 @@ START_TEST(test_private_dir)
 	ck_assert_int_eq(fs_check_private_dir(path), HERR_OK);
 
 	/* A regular file in the way is refused by both. */
-	at(file, sizeof(file), "plain");
+	unit_at(file, sizeof(file), "plain");
 	write_raw(file, "x");
 	created = -1;
 	ck_assert_int_ne(fs_make_private_dir(file, &created), HERR_OK);
 	ck_assert_int_eq(created, 0);
 	ck_assert_int_ne(fs_check_private_dir(file), HERR_OK);
 
-	at(path, sizeof(path), "nope");
+	unit_at(path, sizeof(path), "nope");
 	ck_assert_int_eq(fs_check_private_dir(path), HERR_NOTFOUND);
 	umask(old);
 }
@@ -332,17 +300,17 @@ START_TEST(test_dir_is_empty)
 {
 	char path[4096];
 
-	ck_assert_int_eq(fs_dir_is_empty(dir), 1);
-	at(path, sizeof(path), ".hidden");
+	ck_assert_int_eq(fs_dir_is_empty(unit_dir()), 1);
+	unit_at(path, sizeof(path), ".hidden");
 	write_raw(path, "");
-	ck_assert_int_eq(fs_dir_is_empty(dir), 0);
+	ck_assert_int_eq(fs_dir_is_empty(unit_dir()), 0);
 	ck_assert_int_eq(unlink(path), 0);
-	ck_assert_int_eq(fs_dir_is_empty(dir), 1);
-	at(path, sizeof(path), "sub");
+	ck_assert_int_eq(fs_dir_is_empty(unit_dir()), 1);
+	unit_at(path, sizeof(path), "sub");
 	ck_assert_int_eq(mkdir(path, 0700), 0);
-	ck_assert_int_eq(fs_dir_is_empty(dir), 0);
+	ck_assert_int_eq(fs_dir_is_empty(unit_dir()), 0);
 	ck_assert_int_eq(fs_dir_is_empty(path), 1);
-	at(path, sizeof(path), "missing");
+	unit_at(path, sizeof(path), "missing");
 	ck_assert_int_eq(fs_dir_is_empty(path), -1);
 }
 END_TEST
@@ -351,13 +319,13 @@ START_TEST(test_exists)
 {
 	char path[4096], link[4096];
 
-	at(path, sizeof(path), "f");
+	unit_at(path, sizeof(path), "f");
 	ck_assert_int_eq(fs_exists(path), 0);
 	write_raw(path, "");
 	ck_assert_int_eq(fs_exists(path), 1);
-	ck_assert_int_eq(fs_exists(dir), 1);
-	at(link, sizeof(link), "dangling");
-	at(path, sizeof(path), "nowhere");
+	ck_assert_int_eq(fs_exists(unit_dir()), 1);
+	unit_at(link, sizeof(link), "dangling");
+	unit_at(path, sizeof(path), "nowhere");
 	ck_assert_int_eq(symlink(path, link), 0);
 	ck_assert_int_eq(fs_exists(link), 1);
 }
@@ -383,11 +351,11 @@ START_TEST(test_write_path_too_long)
 	char path[4096];
 	size_t n;
 
-	n = (size_t)snprintf(path, sizeof(path), "%s/", dir);
+	n = (size_t)snprintf(path, sizeof(path), "%s/", unit_dir());
 	memset(path + n, 'a', sizeof(path) - n - 1);
 	path[sizeof(path) - 1 - 4] = '\0'; /* 4091 chars: fits PATH_MAX, ".tmp.<pid>" does not */
 	ck_assert_int_eq(fs_write_file(path, "x", 1, 0600, 0), HERR_TOOBIG);
-	ck_assert_int_eq(fs_dir_is_empty(dir), 1);
+	ck_assert_int_eq(fs_dir_is_empty(unit_dir()), 1);
 }
 END_TEST
 
@@ -396,8 +364,7 @@ static Suite *fsutil_suite(void)
 	Suite *s = suite_create("fsutil");
 	TCase *tc = tcase_create("fs");
 
-	tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
-	tcase_add_checked_fixture(tc, dir_setup, NULL);
+	unit_scratch_add(tc);
 	tcase_add_test(tc, test_write_mode_exact);
 	tcase_add_test(tc, test_write_content);
 	tcase_add_test(tc, test_write_exclusive_refuses);
@@ -417,11 +384,5 @@ static Suite *fsutil_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(fsutil_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(fsutil_suite());
 }

@@ -3,51 +3,27 @@
  * the audit log. The tests look at the database file with sqlite3 directly where the store API has
  * no way to show a fact (journal mode, row counts, a newer schema). */
 #include <check.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <sqlite3.h>
 
 #include "common/fsutil.h"
 #include "server/store.h"
+#include "tests/unit/unit.h"
 
-static char root[] = "/tmp/hearth-test-store-XXXXXX";
 static char db_path[4096];
 static struct store *st;
 
 static const int64_t T0 = 1718000000; /* 2024-06-10 */
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void root_setup(void)
-{
-	ck_assert_ptr_nonnull(mkdtemp(root));
-}
-
-static void root_teardown(void)
-{
-	nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Each test: a new database in its own directory, opened. */
 static void db_setup(void)
 {
-	char dir[4096];
-
-	ck_assert_int_eq(fs_path(dir, sizeof(dir), "%s/t-XXXXXX", root), HERR_OK);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_int_eq(fs_path(db_path, sizeof(db_path), "%s/hearth.db", dir), HERR_OK);
+	unit_at(db_path, sizeof(db_path), "hearth.db");
 	ck_assert_int_eq(store_open_sqlite(db_path, &st), HERR_OK);
 	ck_assert_ptr_nonnull(st);
 }
@@ -454,7 +430,7 @@ static Suite *store_suite(void)
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("sqlite");
 
-	tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+	unit_scratch_add(tc);
 	tcase_add_checked_fixture(tc, db_setup, db_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_schema_fresh_and_reopen);
@@ -476,11 +452,5 @@ static Suite *store_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(store_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(store_suite());
 }

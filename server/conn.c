@@ -1,0 +1,525 @@
+#include "server/conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "server/mqtt_codec.h"
+
+#define IN_INITIAL 2048
+/* QoS 2 PUBLISH ids awaiting PUBREL; a client that leaves more hanging is closed. */
+#define MAX_QOS2 16
+
+enum conn_state { CONN_HANDSHAKE, CONN_WAIT_CONNECT, CONN_CONNECTED, CONN_DEAD };
+
+struct conn {
+	struct conn_env *env;
+	struct conn *prev, *next;
+	struct conn *dead_next;
+	int fd;
+	struct tls_conn *tls;
+	enum conn_state state;
+	char addr[64];
+	char id[65];
+	struct broker_session *session;
+	uint8_t *in;
+	size_t in_len, in_cap;
+	uint8_t *out;
+	size_t out_off, out_len, out_cap;
+	uint64_t deadline;      /* ms; 0 = none */
+	uint64_t keepalive_ms;  /* 1.5 x the client's keepalive; 0 = none */
+	uint32_t events;        /* current epoll interest */
+	uint16_t qos2[MAX_QOS2];
+	size_t nqos2;
+};
+
+static void set_events(struct conn *c, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = c };
+
+	if (c->events == events || c->state == CONN_DEAD)
+		return;
+	if (epoll_ctl(c->env->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->events = events;
+}
+
+enum herr conn_new(struct conn_env *env, int fd, const char *addr, uint64_t now_ms, struct conn **out)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct conn *c;
+	enum herr rc;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return HERR_NOMEM;
+	c->env = env;
+	c->fd = fd;
+	snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	c->state = CONN_HANDSHAKE;
+	c->deadline = now_ms + env->lim->handshake_timeout_ms;
+	rc = tls_conn_new(env->tls, fd, &c->tls);
+	if (rc != HERR_OK) {
+		free(c);
+		return rc;
+	}
+	ev.data.ptr = c;
+	if (epoll_ctl(env->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		tls_conn_free(c->tls);
+		free(c);
+		return HERR_IO;
+	}
+	c->events = EPOLLIN;
+	env->count++;
+	*out = c;
+	return HERR_OK;
+}
+
+void conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	epoll_ctl(c->env->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	tls_conn_free(c->tls);
+	free(c->in);
+	free(c->out);
+	c->env->count--;
+	free(c);
+}
+
+int conn_is_dead(const struct conn *c)
+{
+	return c->state == CONN_DEAD;
+}
+
+struct conn *conn_next(const struct conn *c)
+{
+	return c->next;
+}
+
+struct conn *conn_dead_next(const struct conn *c)
+{
+	return c->dead_next;
+}
+
+void conn_link(struct conn **head, struct conn *c)
+{
+	c->prev = NULL;
+	c->next = *head;
+	if (*head)
+		(*head)->prev = c;
+	*head = c;
+}
+
+void conn_unlink(struct conn **head, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		*head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+/* Send what is buffered; EPOLLOUT only while something is left. */
+static void flush(struct conn *c)
+{
+	while (c->out_off < c->out_len) {
+		size_t n = 0;
+		enum tls_io io = tls_conn_write(c->tls, c->out + c->out_off, c->out_len - c->out_off, &n);
+
+		if (io == TLS_OK) {
+			c->out_off += n;
+			continue;
+		}
+		if (io == TLS_WANT_WRITE || io == TLS_WANT_READ) {
+			set_events(c, EPOLLIN | EPOLLOUT);
+			return;
+		}
+		conn_close(c, io == TLS_CLOSED ? "peer closed" : tls_conn_error(c->tls));
+		return;
+	}
+	c->out_off = c->out_len = 0;
+	if (c->state != CONN_DEAD)
+		set_events(c, EPOLLIN);
+}
+
+/* Append one packet to the output buffer, bounded by max_output. */
+static int queue_out(struct conn *c, const uint8_t *pkt, size_t len)
+{
+	if (c->state == CONN_DEAD)
+		return -1;
+	if (c->out_off > 0 && c->out_len + len > c->out_cap) {
+		/* Compacting is safe even mid-write: mbedTLS has its own copy of what it encrypted. */
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
+	if (c->out_len + len > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+		uint8_t *grown;
+
+		while (cap < c->out_len + len)
+			cap *= 2;
+		if (c->out_len + len > c->env->lim->max_output)
+			return -1;
+		if (cap > c->env->lim->max_output)
+			cap = c->env->lim->max_output;
+		grown = realloc(c->out, cap);
+		if (!grown)
+			return -1;
+		c->out = grown;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, pkt, len);
+	c->out_len += len;
+	return 0;
+}
+
+static int sink_send(void *conn, const uint8_t *pkt, size_t len)
+{
+	struct conn *c = conn;
+
+	if (c->state == CONN_DEAD)
+		return -1;
+	if (queue_out(c, pkt, len) != 0) {
+		c->env->stats->closed_slow++;
+		conn_close(c, "output buffer full (slow consumer)");
+		return -1;
+	}
+	set_events(c, EPOLLIN | EPOLLOUT);
+	return 0;
+}
+
+static void sink_close(void *conn, const char *reason)
+{
+	struct conn *c = conn;
+
+	c->session = NULL; /* detached by the broker */
+	conn_close(c, reason);
+}
+
+const struct broker_sink conn_broker_sink = { .send = sink_send, .close = sink_close };
+
+void conn_close(struct conn *c, const char *reason)
+{
+	struct broker_session *s = c->session;
+	enum conn_state was = c->state;
+
+	if (was == CONN_DEAD)
+		return;
+	c->session = NULL;
+	if (c->id[0])
+		log_info("%s (%s): closed: %s", c->id, c->addr, reason);
+	else
+		log_info("%s: closed: %s", c->addr, reason);
+	/* Dead before the broker runs, so nothing it does (a will) is sent to this connection. */
+	c->state = CONN_DEAD;
+	if (s)
+		broker_disconnect(c->env->broker, s, 0);
+	if (c->out_len > c->out_off) {
+		size_t n = 0;
+
+		/* One best-effort try, so a refusal (CONNACK with an error code) reaches the client. */
+		(void)tls_conn_write(c->tls, c->out + c->out_off, c->out_len - c->out_off, &n);
+	}
+	if (was != CONN_HANDSHAKE)
+		tls_conn_shutdown(c->tls);
+	c->dead_next = c->env->dead;
+	c->env->dead = c;
+}
+
+static void send_packet(struct conn *c, const uint8_t *pkt, size_t len)
+{
+	if (len == 0 || sink_send(c, pkt, len) != 0)
+		return;
+}
+
+static void send_ack(struct conn *c, enum mqtt_type type, uint16_t id)
+{
+	uint8_t pkt[4];
+
+	send_packet(c, pkt, mqtt_write_ack(pkt, sizeof(pkt), type, id));
+}
+
+static void protocol_error(struct conn *c, const char *why)
+{
+	c->env->stats->closed_protocol++;
+	conn_close(c, why);
+}
+
+static void on_connect(struct conn *c, const struct mqtt_connect *m, uint64_t now_ms)
+{
+	struct broker_session *s = NULL;
+	uint8_t pkt[4], rc;
+	int present = 0;
+
+	if (m->protocol_level != 4) {
+		send_packet(c, pkt, mqtt_write_connack(pkt, sizeof(pkt), 0, MQTT_CONNACK_BAD_PROTOCOL));
+		c->env->stats->refused_connect++;
+		conn_close(c, "unsupported MQTT protocol level (only 3.1.1 = 4)");
+		return;
+	}
+	rc = broker_connect(c->env->broker, c->id, c, m, &s, &present);
+	send_packet(c, pkt, mqtt_write_connack(pkt, sizeof(pkt), present, rc));
+	if (rc != MQTT_CONNACK_ACCEPTED) {
+		c->env->stats->refused_connect++;
+		conn_close(c, rc == MQTT_CONNACK_BAD_CLIENT_ID ? "client id differs from the certificate's CN" :
+			      rc == MQTT_CONNACK_NOT_AUTHORIZED ? "will topic outside the device's own topics" :
+			      "CONNECT refused");
+		return;
+	}
+	c->session = s;
+	c->state = CONN_CONNECTED;
+	c->env->stats->connects++;
+	c->keepalive_ms = (uint64_t)m->keepalive * 1500;
+	c->deadline = c->keepalive_ms ? now_ms + c->keepalive_ms : 0;
+	broker_resume(c->env->broker, s);
+}
+
+static int qos2_seen(struct conn *c, uint16_t id, int remove)
+{
+	size_t i;
+
+	for (i = 0; i < c->nqos2; i++) {
+		if (c->qos2[i] == id) {
+			if (remove)
+				c->qos2[i] = c->qos2[--c->nqos2];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void on_publish(struct conn *c, const struct mqtt_publish *p)
+{
+	enum herr rc;
+
+	/* A QoS 2 message is delivered once: a resent PUBLISH before PUBREL only gets PUBREC again. */
+	if (p->qos == 2 && qos2_seen(c, p->packet_id, 0)) {
+		send_ack(c, MQTT_PUBREC, p->packet_id);
+		return;
+	}
+	rc = broker_publish_in(c->env->broker, c->session, p);
+	if (rc == HERR_INVALID) {
+		c->env->stats->closed_acl++;
+		conn_close(c, "PUBLISH to a topic outside the device's own");
+		return;
+	}
+	if (rc != HERR_OK) {
+		/* Not stored, so not acknowledged: the device will send it again. */
+		conn_close(c, "message could not be stored");
+		return;
+	}
+	if (p->qos == 1) {
+		send_ack(c, MQTT_PUBACK, p->packet_id);
+	} else if (p->qos == 2) {
+		if (c->nqos2 == MAX_QOS2) {
+			protocol_error(c, "too many QoS 2 messages awaiting PUBREL");
+			return;
+		}
+		c->qos2[c->nqos2++] = p->packet_id;
+		send_ack(c, MQTT_PUBREC, p->packet_id);
+	}
+}
+
+static void on_packet(struct conn *c, const struct mqtt_packet *pk, uint64_t now_ms)
+{
+	uint8_t codes[MQTT_MAX_FILTERS], pkt[MQTT_MAX_FILTERS + 8];
+
+	if (c->state == CONN_WAIT_CONNECT) {
+		if (pk->type != MQTT_CONNECT) {
+			protocol_error(c, "first packet is not CONNECT");
+			return;
+		}
+		on_connect(c, &pk->u.connect, now_ms);
+		return;
+	}
+	if (c->keepalive_ms)
+		c->deadline = now_ms + c->keepalive_ms;
+	switch (pk->type) {
+	case MQTT_PUBLISH:
+		on_publish(c, &pk->u.publish);
+		break;
+	case MQTT_PUBACK:
+		broker_puback(c->env->broker, c->session, pk->u.packet_id);
+		break;
+	case MQTT_PUBREL:
+		qos2_seen(c, pk->u.packet_id, 1);
+		send_ack(c, MQTT_PUBCOMP, pk->u.packet_id);
+		break;
+	case MQTT_SUBSCRIBE:
+		broker_subscribe(c->env->broker, c->session, &pk->u.subscribe, codes);
+		send_packet(c, pkt, mqtt_write_suback(pkt, sizeof(pkt), pk->u.subscribe.packet_id, codes,
+						      pk->u.subscribe.count));
+		if (c->state == CONN_CONNECTED)
+			broker_after_subscribe(c->env->broker, c->session, &pk->u.subscribe, codes);
+		break;
+	case MQTT_UNSUBSCRIBE:
+		broker_unsubscribe(c->env->broker, c->session, &pk->u.subscribe);
+		send_ack(c, MQTT_UNSUBACK, pk->u.subscribe.packet_id);
+		break;
+	case MQTT_PINGREQ:
+		send_packet(c, pkt, mqtt_write_pingresp(pkt, sizeof(pkt)));
+		break;
+	case MQTT_DISCONNECT: {
+		struct broker_session *s = c->session;
+
+		c->session = NULL;
+		broker_disconnect(c->env->broker, s, 1);
+		conn_close(c, "client disconnected");
+		break;
+	}
+	case MQTT_CONNECT:
+		protocol_error(c, "second CONNECT");
+		break;
+	default:
+		/* CONNACK, SUBACK, UNSUBACK, PINGRESP, PUBREC, PUBCOMP: we never asked for these. */
+		protocol_error(c, "packet a client may not send");
+		break;
+	}
+}
+
+/* Take every complete packet out of the input buffer. */
+static void process_input(struct conn *c, uint64_t now_ms)
+{
+	size_t off = 0;
+
+	while (c->state != CONN_DEAD && off < c->in_len) {
+		struct mqtt_packet pk;
+		const char *why = NULL;
+		size_t total = 0;
+		enum herr rc = mqtt_frame(c->in + off, c->in_len - off, c->env->lim->max_packet, &total);
+
+		if (rc == HERR_TOOBIG) {
+			c->env->stats->closed_too_big++;
+			conn_close(c, "packet larger than the maximum packet size");
+			return;
+		}
+		if (rc != HERR_OK) {
+			protocol_error(c, "malformed remaining length");
+			return;
+		}
+		if (total == 0 || total > c->in_len - off)
+			break;
+		if (mqtt_parse(c->in + off, total, &pk, &why) != HERR_OK) {
+			protocol_error(c, why ? why : "malformed packet");
+			return;
+		}
+		on_packet(c, &pk, now_ms);
+		off += total;
+	}
+	if (off > 0 && c->state != CONN_DEAD) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+	/* An idle connection keeps no input buffer. */
+	if (c->in_len == 0 && c->in_cap > IN_INITIAL) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+}
+
+static int grow_input(struct conn *c)
+{
+	size_t limit = c->env->lim->max_packet + MQTT_MAX_HEADER;
+	size_t cap = c->in_cap ? c->in_cap * 2 : IN_INITIAL;
+	uint8_t *grown;
+
+	if (c->in_cap >= limit)
+		return -1;
+	if (cap > limit)
+		cap = limit;
+	grown = realloc(c->in, cap);
+	if (!grown)
+		return -1;
+	c->in = grown;
+	c->in_cap = cap;
+	return 0;
+}
+
+static void read_input(struct conn *c, uint64_t now_ms)
+{
+	while (c->state != CONN_DEAD) {
+		size_t n = 0;
+		enum tls_io io;
+
+		if (c->in_len == c->in_cap && grow_input(c) != 0) {
+			conn_close(c, "out of memory for input");
+			return;
+		}
+		io = tls_conn_read(c->tls, c->in + c->in_len, c->in_cap - c->in_len, &n);
+		if (io == TLS_OK) {
+			c->in_len += n;
+			process_input(c, now_ms);
+			continue;
+		}
+		if (io == TLS_WANT_READ)
+			return;
+		if (io == TLS_WANT_WRITE) {
+			set_events(c, EPOLLIN | EPOLLOUT);
+			return;
+		}
+		conn_close(c, io == TLS_CLOSED ? "connection closed by the peer" : tls_conn_error(c->tls));
+		return;
+	}
+}
+
+static void handshake(struct conn *c, uint64_t now_ms)
+{
+	const struct tls_peer *peer;
+	enum tls_io io = tls_conn_handshake(c->tls);
+
+	if (io == TLS_WANT_READ) {
+		set_events(c, EPOLLIN);
+		return;
+	}
+	if (io == TLS_WANT_WRITE) {
+		set_events(c, EPOLLIN | EPOLLOUT);
+		return;
+	}
+	if (io != TLS_OK) {
+		c->env->stats->refused_handshake++;
+		conn_close(c, tls_conn_error(c->tls));
+		return;
+	}
+	peer = tls_conn_peer(c->tls);
+	memcpy(c->id, peer->id, sizeof(c->id));
+	c->env->stats->handshakes++;
+	if (tls_conn_resumed(c->tls))
+		c->env->stats->resumed++;
+	c->state = CONN_WAIT_CONNECT;
+	c->deadline = now_ms + c->env->lim->connect_timeout_ms;
+	set_events(c, EPOLLIN);
+	/* Application data may have arrived with the last handshake flight. */
+	read_input(c, now_ms);
+}
+
+void conn_on_event(struct conn *c, uint32_t events, uint64_t now_ms)
+{
+	if (c->state == CONN_DEAD)
+		return;
+	if (c->state == CONN_HANDSHAKE) {
+		handshake(c, now_ms);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		read_input(c, now_ms);
+	if (c->state != CONN_DEAD && c->out_len > c->out_off)
+		flush(c);
+}
+
+void conn_on_tick(struct conn *c, uint64_t now_ms)
+{
+	if (c->state == CONN_DEAD || c->deadline == 0 || now_ms < c->deadline)
+		return;
+	c->env->stats->closed_timeout++;
+	conn_close(c, c->state == CONN_HANDSHAKE ? "TLS handshake timed out" :
+		      c->state == CONN_WAIT_CONNECT ? "no CONNECT in time" : "keepalive expired");
+}

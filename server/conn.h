@@ -1,0 +1,66 @@
+/* conn: one device connection of the MQTT endpoint: its socket, its TLS state, its buffers, and
+ * the MQTT 3.1.1 protocol state machine (handshake -> CONNECT -> connected -> closed). It turns
+ * bytes into packets with the codec and packets into broker calls. Every limit is enforced here:
+ * a connection that breaks one is closed, alone, with one log line and a counter. */
+#ifndef HEARTH_CONN_H
+#define HEARTH_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/herr.h"
+#include "server/broker.h"
+#include "server/tls.h"
+
+struct endpoint_limits {
+	size_t max_packet;            /* bytes, whole MQTT packet */
+	size_t max_connections;
+	size_t max_inflight;          /* QoS 1 messages to a device not yet acknowledged */
+	size_t max_subscriptions;     /* per session */
+	size_t max_queued;            /* QoS 1 messages waiting per session */
+	size_t max_output;            /* bytes waiting to be sent to one connection */
+	unsigned handshake_timeout_ms;
+	unsigned connect_timeout_ms;  /* from the end of the handshake to CONNECT */
+};
+
+/* Why connections were refused or closed, counted (and exported as metrics later). */
+struct endpoint_stats {
+	uint64_t accepted, handshakes, resumed, connects;
+	uint64_t refused_handshake, refused_connections, refused_connect;
+	uint64_t closed_too_big, closed_protocol, closed_acl, closed_timeout, closed_slow, closed_revoked;
+};
+
+struct conn;
+
+/* What every connection shares; owned by the endpoint. */
+struct conn_env {
+	struct broker *broker;
+	struct tls_server *tls;       /* new connections take a reference of the current one */
+	const struct endpoint_limits *lim;
+	struct endpoint_stats *stats;
+	int epfd;
+	struct conn *dead;            /* closed connections, freed by the endpoint after each batch */
+	size_t count;
+};
+
+enum herr conn_new(struct conn_env *env, int fd, const char *addr, uint64_t now_ms, struct conn **out);
+/* epoll reported events for c. */
+void conn_on_event(struct conn *c, uint32_t events, uint64_t now_ms);
+/* Periodic: enforce the handshake, CONNECT and keepalive deadlines. */
+void conn_on_tick(struct conn *c, uint64_t now_ms);
+/* Close: flush what can be, close_notify, and put c on env->dead. */
+void conn_close(struct conn *c, const char *reason);
+int conn_is_dead(const struct conn *c);
+/* Unregister and free a dead connection. */
+void conn_free(struct conn *c);
+
+/* The connections list the endpoint walks for ticks. */
+struct conn *conn_next(const struct conn *c);
+struct conn *conn_dead_next(const struct conn *c);
+void conn_link(struct conn **head, struct conn *c);
+void conn_unlink(struct conn **head, struct conn *c);
+
+/* The broker's sink: send an encoded packet, close a detached connection. */
+extern const struct broker_sink conn_broker_sink;
+
+#endif

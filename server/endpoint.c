@@ -1,0 +1,354 @@
+#include "server/endpoint.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "server/broker.h"
+#include "server/tls.h"
+
+#define MAX_EVENTS 256
+#define ACCEPT_BATCH 256
+#define TICK_MS 250
+#define REVOCATION_POLL_MS 1000
+
+struct endpoint {
+	struct datadir *dd;
+	const struct endpoint_config *cfg;
+	int epfd, lfd, sigfd;
+	struct conn_env env;
+	struct conn *conns;
+	struct endpoint_stats stats;
+	int64_t revocations_since;
+	uint64_t last_full_log;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void endpoint_default_config(struct endpoint_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mqtt_addr = ENDPOINT_DEFAULT_MQTT;
+	cfg->lim.max_packet = 256 * 1024;
+	cfg->lim.max_connections = 20000;
+	cfg->lim.max_inflight = 32;
+	cfg->lim.max_subscriptions = 32;
+	cfg->lim.max_queued = 1000;
+	cfg->lim.max_output = 4 * 1024 * 1024;
+	cfg->lim.handshake_timeout_ms = 10000;
+	cfg->lim.connect_timeout_ms = 10000;
+}
+
+/* Admit a device whose certificate is recorded, valid, and whose device is active: asked at the
+ * end of every handshake, so a revocation from any process or node counts at once. */
+static const char *identity_check(void *ctx, const struct tls_peer *peer)
+{
+	switch (store_device_cert_ok(ctx, peer->id, peer->serial)) {
+	case HERR_OK:
+		return NULL;
+	case HERR_NOTFOUND:
+		return "unknown device or certificate";
+	case HERR_STATE:
+		return "device or certificate revoked";
+	default:
+		return "device registry unavailable";
+	}
+}
+
+static enum herr listen_on(const char *spec, int *out)
+{
+	char host[256], port[16], shown[300];
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const char *colon = strrchr(spec, ':');
+	size_t hlen;
+	int fd = -1, one = 1, err;
+
+	*out = -1;
+	if (!colon || colon == spec || strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof(port)) {
+		log_err("'%s' is not HOST:PORT", spec);
+		return HERR_INVALID;
+	}
+	hlen = (size_t)(colon - spec);
+	if (spec[0] == '[' && hlen >= 2 && spec[hlen - 1] == ']') {
+		spec++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host)) {
+		log_err("'%s': host name too long", spec);
+		return HERR_INVALID;
+	}
+	memcpy(host, spec, hlen);
+	host[hlen] = '\0';
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	err = getaddrinfo(host, port, &hints, &res);
+	if (err != 0) {
+		log_err("%s:%s: %s", host, port, gai_strerror(err));
+		return HERR_INVALID;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		log_err("cannot listen on %s:%s: %s", host, port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return HERR_IO;
+	}
+	freeaddrinfo(res);
+	if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+		snprintf(shown, sizeof(shown), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+		/* Tests bind port 0 and read the real port from this line. */
+		log_info("MQTT endpoint listening on %s", shown);
+	}
+	*out = fd;
+	return HERR_OK;
+}
+
+static void peer_name(const struct sockaddr_storage *ss, socklen_t sl, char *buf, size_t size)
+{
+	char host[64], port[16];
+
+	if (getnameinfo((const struct sockaddr *)ss, sl, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(buf, size, "?");
+	else
+		snprintf(buf, size, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+static void accept_all(struct endpoint *ep, uint64_t now)
+{
+	int i;
+
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct conn *c = NULL;
+		char addr[80];
+		int one = 1;
+		int fd = accept4(ep->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		if (ep->env.count >= ep->cfg->lim.max_connections) {
+			ep->stats.refused_connections++;
+			if (now - ep->last_full_log > 10000) {
+				log_warn("connection limit (%zu) reached; refusing new connections",
+					 ep->cfg->lim.max_connections);
+				ep->last_full_log = now;
+			}
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		peer_name(&ss, sl, addr, sizeof(addr));
+		if (conn_new(&ep->env, fd, addr, now, &c) != HERR_OK) {
+			close(fd);
+			continue;
+		}
+		ep->stats.accepted++;
+		conn_link(&ep->conns, c);
+	}
+}
+
+static void reap(struct endpoint *ep)
+{
+	struct conn *c = ep->env.dead, *next;
+
+	ep->env.dead = NULL;
+	for (; c; c = next) {
+		next = conn_dead_next(c);
+		conn_unlink(&ep->conns, c);
+		conn_free(c);
+	}
+}
+
+static int kick_revoked(void *ctx, const char *id)
+{
+	struct endpoint *ep = ctx;
+
+	if (broker_kick(ep->env.broker, id, "device revoked"))
+		ep->stats.closed_revoked++;
+	return 0;
+}
+
+static void poll_revocations(struct endpoint *ep)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	/* Overlap the window by a few seconds: kicking twice is harmless, missing one is not. */
+	if (store_device_list_inactive_since(ep->dd->store, ep->revocations_since, kick_revoked, ep) == HERR_OK)
+		ep->revocations_since = now - 3;
+}
+
+static enum herr setup(struct endpoint *ep)
+{
+	char chain[PATH_MAX], key[PATH_MAX], ca[PATH_MAX];
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct rlimit rl;
+	sigset_t set;
+	enum herr rc;
+
+	/* Every connection is a descriptor: use all the kernel allows us. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if ((rc = datadir_file(ep->dd, DATADIR_ENDPOINT_CERT, chain, sizeof(chain))) != HERR_OK ||
+	    (rc = datadir_file(ep->dd, DATADIR_ENDPOINT_KEY, key, sizeof(key))) != HERR_OK ||
+	    (rc = datadir_file(ep->dd, DATADIR_ISSUING_CERT, ca, sizeof(ca))) != HERR_OK)
+		return rc;
+	rc = tls_server_new(chain, key, ca, identity_check, ep->dd->store, &ep->env.tls);
+	if (rc != HERR_OK)
+		return rc;
+	rc = broker_new(&(struct broker_limits){
+				.max_subscriptions = ep->cfg->lim.max_subscriptions,
+				.max_inflight = ep->cfg->lim.max_inflight,
+				.max_queued = ep->cfg->lim.max_queued,
+				.max_retained = 64,
+			}, &conn_broker_sink, ep->dd->store, &ep->env.broker);
+	if (rc != HERR_OK)
+		return rc;
+	ep->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ep->epfd < 0)
+		return HERR_IO;
+	ep->env.epfd = ep->epfd;
+	rc = listen_on(ep->cfg->mqtt_addr, &ep->lfd);
+	if (rc != HERR_OK)
+		return rc;
+	ev.data.ptr = &ep->lfd;
+	if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, ep->lfd, &ev) != 0)
+		return HERR_IO;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	ep->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (ep->sigfd < 0)
+		return HERR_IO;
+	ev.data.ptr = &ep->sigfd;
+	if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, ep->sigfd, &ev) != 0)
+		return HERR_IO;
+	ep->revocations_since = (int64_t)time(NULL) - 3;
+	return HERR_OK;
+}
+
+/* 1 when a stop signal arrived. */
+static int on_signal(struct endpoint *ep)
+{
+	struct signalfd_siginfo si;
+	int stop = 0;
+
+	while (read(ep->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			log_info("SIGHUP: no reloadable configuration yet");
+			continue;
+		}
+		log_info("signal %u: shutting down", si.ssi_signo);
+		stop = 1;
+	}
+	return stop;
+}
+
+static void loop(struct endpoint *ep)
+{
+	struct epoll_event events[MAX_EVENTS];
+	uint64_t next_tick = 0, next_poll = 0;
+	int stop = 0;
+
+	while (!stop) {
+		int i, n = epoll_wait(ep->epfd, events, MAX_EVENTS, TICK_MS);
+		uint64_t now = now_ms();
+
+		if (n < 0 && errno != EINTR) {
+			log_err("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			void *p = events[i].data.ptr;
+
+			if (p == &ep->lfd)
+				accept_all(ep, now);
+			else if (p == &ep->sigfd)
+				stop |= on_signal(ep);
+			else
+				conn_on_event(p, events[i].events, now);
+		}
+		reap(ep);
+		if (now >= next_tick) {
+			struct conn *c;
+
+			for (c = ep->conns; c; c = conn_next(c))
+				conn_on_tick(c, now);
+			reap(ep);
+			next_tick = now + TICK_MS;
+		}
+		if (now >= next_poll) {
+			poll_revocations(ep);
+			reap(ep);
+			next_poll = now + REVOCATION_POLL_MS;
+		}
+	}
+}
+
+enum herr endpoint_run(struct datadir *dd, const struct endpoint_config *cfg)
+{
+	struct endpoint ep;
+	struct conn *c;
+	enum herr rc;
+
+	memset(&ep, 0, sizeof(ep));
+	ep.dd = dd;
+	ep.cfg = cfg;
+	ep.epfd = ep.lfd = ep.sigfd = -1;
+	ep.env.lim = &cfg->lim;
+	ep.env.stats = &ep.stats;
+	rc = setup(&ep);
+	if (rc == HERR_OK)
+		loop(&ep);
+	for (c = ep.conns; c; c = conn_next(c))
+		conn_close(c, "server shutting down");
+	reap(&ep);
+	if (rc == HERR_OK)
+		log_info("stopped: %llu connections accepted, %llu handshakes (%llu resumed), %llu refused in "
+			 "the handshake", (unsigned long long)ep.stats.accepted,
+			 (unsigned long long)ep.stats.handshakes, (unsigned long long)ep.stats.resumed,
+			 (unsigned long long)ep.stats.refused_handshake);
+	broker_free(ep.env.broker);
+	tls_server_unref(ep.env.tls);
+	if (ep.sigfd >= 0)
+		close(ep.sigfd);
+	if (ep.lfd >= 0)
+		close(ep.lfd);
+	if (ep.epfd >= 0)
+		close(ep.epfd);
+	return rc;
+}

@@ -1,0 +1,420 @@
+#include "server/tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <mbedtls/error.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ticket.h>
+#include <mbedtls/version.h>
+#include <mbedtls/x509_crt.h>
+
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/rng.h"
+
+#define KEY_FILE_MAX 8192
+#define TICKET_LIFETIME_S 86400
+
+/* Session-ticket keys, shared by a server and its successors so a certificate swap does not
+ * invalidate every device's ticket at once. */
+struct tickets {
+	int refs;
+	mbedtls_ssl_ticket_context ctx;
+};
+
+struct tls_server {
+	int refs;
+	mbedtls_ssl_config conf;
+	mbedtls_x509_crt own_chain;
+	mbedtls_x509_crt client_ca;
+	mbedtls_pk_context own_key;
+	struct tickets *tickets;
+	tls_identity_fn identity;
+	void *identity_ctx;
+};
+
+struct tls_conn {
+	struct tls_server *srv;
+	mbedtls_ssl_context ssl;
+	int fd;
+	int verified;          /* the certificate was verified in this handshake (not resumed) */
+	int admitted;
+	size_t write_pending;  /* length of a write mbedTLS answered WANT_WRITE to */
+	struct tls_peer peer;
+	char error[256];
+};
+
+/* ECDHE with ECDSA (our endpoint key is P-256) and AEAD only: no CBC, no static RSA, no PSK. */
+static const int ciphersuites[] = {
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	0
+};
+
+static void tickets_unref(struct tickets *t)
+{
+	if (t && --t->refs == 0) {
+		mbedtls_ssl_ticket_free(&t->ctx);
+		free(t);
+	}
+}
+
+static enum herr mbed_fail(const char *func, const char *what, int ret)
+{
+	char text[128];
+
+	mbedtls_strerror(ret, text, sizeof(text));
+	log_msg(LOG_LEVEL_ERR, func, "%s: %s (-0x%04x)", what, text, (unsigned)-ret);
+	return HERR_CRYPTO;
+}
+
+static enum herr load_key(const char *path, mbedtls_pk_context *pk)
+{
+	uint8_t *pem = NULL;
+	size_t len = 0;
+	enum herr rc;
+	int ret;
+
+	rc = fs_read_secret(path, KEY_FILE_MAX, &pem, &len);
+	if (rc != HERR_OK) {
+		log_err("%s: %s", path, herr_str(rc));
+		return rc;
+	}
+	ret = mbedtls_pk_parse_key(pk, pem, len + 1, NULL, 0);
+	mbedtls_platform_zeroize(pem, len);
+	free(pem);
+	if (ret != 0)
+		return mbed_fail(__func__, path, ret);
+	return HERR_OK;
+}
+
+static enum herr load_certs(const char *path, mbedtls_x509_crt *crt)
+{
+	int ret = mbedtls_x509_crt_parse_file(crt, path);
+
+	if (ret != 0)
+		return mbed_fail(__func__, path, ret);
+	return HERR_OK;
+}
+
+/* The subject CN of a certificate, if it is a valid device id. */
+static int peer_from_crt(const mbedtls_x509_crt *crt, struct tls_peer *peer)
+{
+	const mbedtls_x509_name *n;
+
+	memset(peer, 0, sizeof(*peer));
+	for (n = &crt->subject; n; n = n->next) {
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) != 0 || n->val.len >= sizeof(peer->id))
+			continue;
+		memcpy(peer->id, n->val.p, n->val.len);
+		peer->id[n->val.len] = '\0';
+		break;
+	}
+	ca_serial_hex(crt->serial.p, crt->serial.len, peer->serial);
+	return ca_valid_id(peer->id);
+}
+
+/* Run by mbedTLS for each certificate of the client's chain, after its own checks (chain to the
+ * issuing CA, validity dates, key usage). Depth 0 is the device's own certificate. */
+static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	struct tls_conn *c = ctx;
+	char why[128];
+
+	if (depth != 0)
+		return 0;
+	c->verified = 1;
+	if (mbedtls_x509_crt_check_extended_key_usage(crt, MBEDTLS_OID_CLIENT_AUTH,
+						      MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) != 0)
+		*flags |= MBEDTLS_X509_BADCERT_EXT_KEY_USAGE;
+	if (!peer_from_crt(crt, &c->peer)) {
+		*flags |= MBEDTLS_X509_BADCERT_OTHER;
+		snprintf(c->error, sizeof(c->error), "client certificate CN is not a device id");
+		return 0;
+	}
+	if (*flags != 0) {
+		if (mbedtls_x509_crt_verify_info(why, sizeof(why), "", *flags) < 0)
+			snprintf(why, sizeof(why), "flags 0x%x", (unsigned)*flags);
+		why[strcspn(why, "\n")] = '\0';
+		snprintf(c->error, sizeof(c->error), "client certificate of '%s' refused: %s",
+			 c->peer.id, why);
+		return 0;
+	}
+	/* Checked here too, not only after the handshake, so a refused device gets a TLS alert. */
+	const char *refusal = c->srv->identity(c->srv->identity_ctx, &c->peer);
+
+	if (refusal) {
+		*flags |= MBEDTLS_X509_BADCERT_REVOKED;
+		snprintf(c->error, sizeof(c->error), "device '%s' refused: %s", c->peer.id, refusal);
+	}
+	return 0;
+}
+
+enum herr tls_server_new(const char *endpoint_chain, const char *endpoint_key, const char *client_ca,
+			 tls_identity_fn identity, void *identity_ctx, struct tls_server **out)
+{
+	struct tls_server *srv;
+	enum herr rc;
+	int ret;
+
+	*out = NULL;
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return HERR_NOMEM;
+	srv->refs = 1;
+	srv->identity = identity;
+	srv->identity_ctx = identity_ctx;
+	mbedtls_ssl_config_init(&srv->conf);
+	mbedtls_x509_crt_init(&srv->own_chain);
+	mbedtls_x509_crt_init(&srv->client_ca);
+	mbedtls_pk_init(&srv->own_key);
+
+	if ((rc = load_certs(endpoint_chain, &srv->own_chain)) != HERR_OK ||
+	    (rc = load_key(endpoint_key, &srv->own_key)) != HERR_OK ||
+	    (rc = load_certs(client_ca, &srv->client_ca)) != HERR_OK)
+		goto fail;
+	ret = mbedtls_ssl_config_defaults(&srv->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+					  MBEDTLS_SSL_PRESET_DEFAULT);
+	if (ret != 0) {
+		rc = mbed_fail(__func__, "config defaults", ret);
+		goto fail;
+	}
+	mbedtls_ssl_conf_rng(&srv->conf, rng_callback, NULL);
+	mbedtls_ssl_conf_min_version(&srv->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_ciphersuites(&srv->conf, ciphersuites);
+	mbedtls_ssl_conf_authmode(&srv->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+	/* The issuing CA is the only trust anchor: a certificate must chain to it, not just to root. */
+	mbedtls_ssl_conf_ca_chain(&srv->conf, &srv->client_ca, NULL);
+	ret = mbedtls_ssl_conf_own_cert(&srv->conf, &srv->own_chain, &srv->own_key);
+	if (ret != 0) {
+		rc = mbed_fail(__func__, "endpoint certificate", ret);
+		goto fail;
+	}
+	srv->tickets = calloc(1, sizeof(*srv->tickets));
+	if (!srv->tickets) {
+		rc = HERR_NOMEM;
+		goto fail;
+	}
+	srv->tickets->refs = 1;
+	mbedtls_ssl_ticket_init(&srv->tickets->ctx);
+	ret = mbedtls_ssl_ticket_setup(&srv->tickets->ctx, rng_callback, NULL, MBEDTLS_CIPHER_AES_256_GCM,
+				       TICKET_LIFETIME_S);
+	if (ret != 0) {
+		rc = mbed_fail(__func__, "session tickets", ret);
+		goto fail;
+	}
+	mbedtls_ssl_conf_session_tickets_cb(&srv->conf, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse,
+					    &srv->tickets->ctx);
+	*out = srv;
+	return HERR_OK;
+fail:
+	tls_server_unref(srv);
+	return rc;
+}
+
+void tls_server_ref(struct tls_server *srv)
+{
+	srv->refs++;
+}
+
+void tls_server_unref(struct tls_server *srv)
+{
+	if (!srv || --srv->refs > 0)
+		return;
+	mbedtls_ssl_config_free(&srv->conf);
+	mbedtls_x509_crt_free(&srv->own_chain);
+	mbedtls_x509_crt_free(&srv->client_ca);
+	mbedtls_pk_free(&srv->own_key);
+	tickets_unref(srv->tickets);
+	free(srv);
+}
+
+void tls_server_share_tickets(struct tls_server *from, struct tls_server *to)
+{
+	if (!from->tickets || from->tickets == to->tickets)
+		return;
+	tickets_unref(to->tickets);
+	to->tickets = from->tickets;
+	to->tickets->refs++;
+	mbedtls_ssl_conf_session_tickets_cb(&to->conf, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse,
+					    &to->tickets->ctx);
+}
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct tls_conn *c = ctx;
+	ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+
+	if (n >= 0)
+		return (int)n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	return errno == EPIPE || errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct tls_conn *c = ctx;
+	ssize_t n = recv(c->fd, buf, len, 0);
+
+	if (n >= 0)
+		return (int)n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+enum herr tls_conn_new(struct tls_server *srv, int fd, struct tls_conn **out)
+{
+	struct tls_conn *c;
+	int ret;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return HERR_NOMEM;
+	mbedtls_ssl_init(&c->ssl);
+	ret = mbedtls_ssl_setup(&c->ssl, &srv->conf);
+	if (ret != 0) {
+		mbedtls_ssl_free(&c->ssl);
+		free(c);
+		return ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? HERR_NOMEM : mbed_fail(__func__, "setup", ret);
+	}
+	c->srv = srv;
+	tls_server_ref(srv);
+	c->fd = fd;
+	mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+	mbedtls_ssl_set_verify(&c->ssl, verify_cb, c);
+	*out = c;
+	return HERR_OK;
+}
+
+void tls_conn_free(struct tls_conn *c)
+{
+	if (!c)
+		return;
+	mbedtls_ssl_free(&c->ssl);
+	tls_server_unref(c->srv);
+	free(c);
+}
+
+static enum tls_io io_result(struct tls_conn *c, int ret, const char *what)
+{
+	char text[96];
+
+	switch (ret) {
+	case MBEDTLS_ERR_SSL_WANT_READ:
+		return TLS_WANT_READ;
+	case MBEDTLS_ERR_SSL_WANT_WRITE:
+		return TLS_WANT_WRITE;
+	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+	case MBEDTLS_ERR_SSL_CONN_EOF:
+	case MBEDTLS_ERR_NET_CONN_RESET:
+		return TLS_CLOSED;
+	default:
+		if (c->error[0] == '\0') {
+			mbedtls_strerror(ret, text, sizeof(text));
+			snprintf(c->error, sizeof(c->error), "%s: %s", what, text);
+		}
+		return TLS_FAILED;
+	}
+}
+
+enum tls_io tls_conn_handshake(struct tls_conn *c)
+{
+	const mbedtls_x509_crt *crt;
+	const char *refusal;
+	int ret;
+
+	if (c->admitted)
+		return TLS_OK;
+	ret = mbedtls_ssl_handshake(&c->ssl);
+	if (ret != 0) {
+		/* An EOF mid-handshake is a failed handshake, not a clean close. */
+		enum tls_io io = io_result(c, ret, "handshake");
+
+		return io == TLS_CLOSED ? TLS_FAILED : io;
+	}
+	/* A resumed session skipped verify_cb: take the identity from the session's certificate and
+	 * ask again, so a device revoked since its ticket was issued is still refused. */
+	crt = mbedtls_ssl_get_peer_cert(&c->ssl);
+	if (!crt || !peer_from_crt(crt, &c->peer)) {
+		snprintf(c->error, sizeof(c->error), "no usable client certificate in the session");
+		return TLS_FAILED;
+	}
+	refusal = c->srv->identity(c->srv->identity_ctx, &c->peer);
+	if (refusal) {
+		snprintf(c->error, sizeof(c->error), "device '%s' refused%s: %s", c->peer.id,
+			 c->verified ? "" : " on resumption", refusal);
+		return TLS_FAILED;
+	}
+	c->admitted = 1;
+	return TLS_OK;
+}
+
+const struct tls_peer *tls_conn_peer(const struct tls_conn *c)
+{
+	return &c->peer;
+}
+
+int tls_conn_resumed(const struct tls_conn *c)
+{
+	return c->admitted && !c->verified;
+}
+
+enum tls_io tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t size, size_t *n)
+{
+	int ret;
+
+	*n = 0;
+	ret = mbedtls_ssl_read(&c->ssl, buf, size);
+	if (ret > 0) {
+		*n = (size_t)ret;
+		return TLS_OK;
+	}
+	if (ret == 0)
+		return TLS_CLOSED;
+	return io_result(c, ret, "read");
+}
+
+enum tls_io tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len, size_t *n)
+{
+	int ret;
+
+	*n = 0;
+	/* After WANT_WRITE mbedTLS has already encrypted the first write_pending bytes and must be
+	 * called again with exactly that length, or it reports more bytes sent than it sent. */
+	if (c->write_pending) {
+		if (len < c->write_pending)
+			return TLS_FAILED;
+		len = c->write_pending;
+	}
+	ret = mbedtls_ssl_write(&c->ssl, buf, len);
+	if (ret >= 0) {
+		c->write_pending = 0;
+		*n = (size_t)ret;
+		return TLS_OK;
+	}
+	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+		c->write_pending = len;
+	return io_result(c, ret, "write");
+}
+
+void tls_conn_shutdown(struct tls_conn *c)
+{
+	(void)mbedtls_ssl_close_notify(&c->ssl);
+}
+
+const char *tls_conn_error(const struct tls_conn *c)
+{
+	return c->error[0] ? c->error : "unknown TLS error";
+}

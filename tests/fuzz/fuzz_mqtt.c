@@ -1,0 +1,134 @@
+/* Fuzz target for server/mqtt_codec: the input is a byte stream from a client, framed and parsed
+ * packet by packet as the connection would. Beyond "no crash", every PUBLISH that parses is written
+ * back with mqtt_write_publish and must parse to the same fields (and, when the sender used the
+ * shortest length encoding, to the same bytes); the topic functions must agree with the parser. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/mqtt_codec.h"
+
+#define FUZZ_MAX_PACKET (256 * 1024)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int str_eq(struct mqtt_str a, struct mqtt_str b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+static void check_publish(const uint8_t *pkt, size_t len, const struct mqtt_publish *p)
+{
+	const struct mqtt_publish *q;
+	struct mqtt_packet again;
+	const char *why;
+	uint8_t *buf;
+	size_t n, want;
+
+	/* What the parser accepts as a name, the topic functions accept too. */
+	if (!mqtt_topic_valid_name(p->topic.p, p->topic.len) ||
+	    !mqtt_topic_valid_filter(p->topic.p, p->topic.len) ||
+	    !mqtt_topic_matches(p->topic.p, p->topic.len, p->topic.p, p->topic.len))
+		abort();
+	if (mqtt_topic_matches((const uint8_t *)"#", 1, p->topic.p, p->topic.len) !=
+	    (p->topic.p[0] != '$'))
+		abort();
+
+	/* The shortest header can only make the packet smaller than the one received. */
+	want = mqtt_publish_size(p->topic.len, p->payload_len, p->qos);
+	if (want == 0 || want > len)
+		abort();
+	buf = malloc(want);
+	if (!buf)
+		return;
+	/* A byte short never fits. */
+	if (mqtt_write_publish(buf, want - 1, p->topic.p, p->topic.len, p->payload, p->payload_len,
+			       p->qos, p->retain, p->dup, p->packet_id) != 0)
+		abort();
+	n = mqtt_write_publish(buf, want, p->topic.p, p->topic.len, p->payload, p->payload_len,
+			       p->qos, p->retain, p->dup, p->packet_id);
+	if (n != want)
+		abort();
+	if (mqtt_parse(buf, n, &again, &why) != HERR_OK || again.type != MQTT_PUBLISH)
+		abort();
+	q = &again.u.publish;
+	if (q->dup != p->dup || q->retain != p->retain || q->qos != p->qos ||
+	    q->packet_id != p->packet_id || !str_eq(q->topic, p->topic) ||
+	    q->payload_len != p->payload_len ||
+	    (p->payload_len > 0 && memcmp(q->payload, p->payload, p->payload_len) != 0))
+		abort();
+	/* The same length means the sender's header was already the shortest: then, same bytes. */
+	if (n == len && memcmp(buf, pkt, len) != 0)
+		abort();
+	free(buf);
+}
+
+static void check_filters(const struct mqtt_subscribe *s, const struct mqtt_str *last_topic)
+{
+	size_t i;
+
+	if (s->count == 0 || s->count > MQTT_MAX_FILTERS)
+		abort();
+	for (i = 0; i < s->count; i++) {
+		if (s->valid[i] != mqtt_topic_valid_filter(s->filters[i].p, s->filters[i].len))
+			abort();
+		if (s->qos[i] > 2)
+			abort();
+		if (s->valid[i] && last_topic->len > 0)
+			mqtt_topic_matches(s->filters[i].p, s->filters[i].len, last_topic->p,
+					   last_topic->len);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct mqtt_str last_topic = { NULL, 0 };
+	struct mqtt_packet pkt;
+	size_t off = 0, total;
+	const char *why;
+	enum herr rc;
+
+	while (off < size) {
+		if (mqtt_frame(data + off, size - off, FUZZ_MAX_PACKET, &total) != HERR_OK)
+			break;
+		if (total == 0)
+			break;
+		if (total < 2 || total > size - off || total > FUZZ_MAX_PACKET)
+			abort();
+		why = "unset";
+		rc = mqtt_parse(data + off, total, &pkt, &why);
+		if (rc == HERR_OK && why != NULL)
+			abort();
+		if (rc != HERR_OK && (rc != HERR_INVALID || why == NULL || why[0] == '\0'))
+			abort();
+		if (rc == HERR_OK) {
+			switch (pkt.type) {
+			case MQTT_PUBLISH:
+				check_publish(data + off, total, &pkt.u.publish);
+				last_topic = pkt.u.publish.topic;
+				break;
+			case MQTT_SUBSCRIBE:
+			case MQTT_UNSUBSCRIBE:
+				check_filters(&pkt.u.subscribe, &last_topic);
+				break;
+			case MQTT_CONNECT:
+				if (pkt.u.connect.will &&
+				    !mqtt_topic_valid_name(pkt.u.connect.will_topic.p,
+							   pkt.u.connect.will_topic.len))
+					abort();
+				break;
+			default:
+				break;
+			}
+		}
+		off += total;
+	}
+	/* Whatever the bytes, the topic functions give an answer: the whole input as both. */
+	if (size <= 65535) {
+		mqtt_topic_valid_name(data, size);
+		mqtt_topic_valid_filter(data, size);
+		mqtt_topic_matches(data, size / 2, data + size / 2, size - size / 2);
+	}
+	return 0;
+}

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <mbedtls/asn1.h>
 #include <mbedtls/asn1write.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_crt.h>
@@ -465,4 +466,110 @@ int ca_cert_matches_key(const struct ca_cert *cert, const struct ca_key *key)
 	    ca_key_spki(key, b, sizeof(b), &blen) != HERR_OK)
 		return 0;
 	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* The value (OCTET STRING contents) of the extension oid in cert, or NULL. mbedTLS 2.28 keeps the
+ * raw Extensions but parses only DNS names out of a subjectAltName. */
+static const unsigned char *find_extension(const mbedtls_x509_crt *crt, const char *oid, size_t oid_len,
+					   size_t *len)
+{
+	unsigned char *p = crt->v3_ext.p, *end = crt->v3_ext.p + crt->v3_ext.len;
+	size_t n;
+
+	if (!p || mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+		return NULL;
+	end = p + n;
+	while (p < end) {
+		unsigned char *ext_end, *id;
+		size_t id_len;
+		int critical = 0;
+
+		if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+			return NULL;
+		ext_end = p + n;
+		if (mbedtls_asn1_get_tag(&p, ext_end, &id_len, MBEDTLS_ASN1_OID) != 0)
+			return NULL;
+		id = p;
+		p += id_len;
+		(void)mbedtls_asn1_get_bool(&p, ext_end, &critical);
+		if (mbedtls_asn1_get_tag(&p, ext_end, &n, MBEDTLS_ASN1_OCTET_STRING) != 0)
+			return NULL;
+		if (id_len == oid_len && memcmp(id, oid, oid_len) == 0) {
+			*len = n;
+			return p;
+		}
+		p = ext_end;
+	}
+	return NULL;
+}
+
+enum herr ca_cert_names(const struct ca_cert *cert, char names[][CA_NAME_LEN], size_t max, size_t *count)
+{
+	const unsigned char *v;
+	unsigned char *p, *end;
+	size_t len = 0, n;
+
+	*count = 0;
+	v = find_extension(&cert->crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
+			   MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), &len);
+	if (!v)
+		return HERR_NOTFOUND;
+	p = (unsigned char *)v;
+	end = p + len;
+	if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+		return HERR_INVALID;
+	end = p + n;
+	while (p < end && *count < max) {
+		unsigned char tag = *p++;
+		char *out = names[*count];
+
+		if (mbedtls_asn1_get_len(&p, end, &n) != 0)
+			return HERR_INVALID;
+		if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2) && n < CA_NAME_LEN) {
+			memcpy(out, p, n);
+			out[n] = '\0';
+			(*count)++;
+		} else if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) && (n == 4 || n == 16)) {
+			if (inet_ntop(n == 4 ? AF_INET : AF_INET6, p, out, CA_NAME_LEN))
+				(*count)++;
+		}
+		p += n;
+	}
+	return *count ? HERR_OK : HERR_NOTFOUND;
+}
+
+enum herr ca_cert_renew_endpoint(const struct ca_cert *old, struct ca_key *issuer_key,
+				 const struct ca_cert *issuer_cert, unsigned days, char **pem,
+				 struct ca_cert_info *info)
+{
+	char names[CA_MAX_SANS][CA_NAME_LEN], cn[CA_NAME_LEN] = "";
+	const char *sans[CA_MAX_SANS];
+	const mbedtls_x509_name *n;
+	uint8_t spki[CA_SPKI_MAX];
+	size_t i, count = 0, spki_len = 0;
+	enum herr rc;
+
+	*pem = NULL;
+	rc = ca_cert_names(old, names, CA_MAX_SANS, &count);
+	if (rc != HERR_OK) {
+		log_err("the endpoint certificate has no usable subjectAltName");
+		return rc;
+	}
+	for (n = &old->crt.subject; n; n = n->next) {
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0 && n->val.len < sizeof(cn)) {
+			memcpy(cn, n->val.p, n->val.len);
+			cn[n->val.len] = '\0';
+		}
+	}
+	for (i = 0; i < count; i++)
+		sans[i] = names[i];
+	rc = ca_cert_spki(old, spki, sizeof(spki), &spki_len);
+	if (rc != HERR_OK)
+		return rc;
+	/* Same key (it changes only in a pin rotation), same names, new serial and validity. */
+	struct ca_cert_request req = {
+		.kind = CA_CERT_ENDPOINT, .common_name = cn[0] ? cn : sans[0], .sans = sans,
+		.san_count = count, .days = days, .subject_spki = spki, .subject_spki_len = spki_len,
+	};
+	return ca_cert_issue(&req, issuer_key, issuer_cert, pem, info);
 }

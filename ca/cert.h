@@ -59,6 +59,16 @@ enum herr ca_cert_spki(const struct ca_cert *cert, uint8_t *buf, size_t size, si
 /* 1 if cert's public key is key's public key. */
 int ca_cert_matches_key(const struct ca_cert *cert, const struct ca_key *key);
 
+/* The subjectAltName entries (DNS names and IP addresses, as text) of a certificate. */
+#define CA_NAME_LEN 256
+enum herr ca_cert_names(const struct ca_cert *cert, char names[][CA_NAME_LEN], size_t max, size_t *count);
+
+/* A fresh endpoint certificate like old: same subject CN, names and public key; new serial,
+ * validity of days from now. */
+enum herr ca_cert_renew_endpoint(const struct ca_cert *old, struct ca_key *issuer_key,
+				 const struct ca_cert *issuer_cert, unsigned days, char **pem,
+				 struct ca_cert_info *info);
+
 /* A DER serial's bytes as upper-case hex without leading zero bytes (how openssl prints it). */
 void ca_serial_hex(const uint8_t *serial, size_t len, char hex[CA_SERIAL_HEX_LEN]);
 

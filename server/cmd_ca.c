@@ -17,7 +17,10 @@ static const char usage[] =
 	"hearth ca show --data DIR\n"
 	"  subjects, expiry, SHA-256 fingerprints, the endpoint key's pin, the manifest key id\n"
 	"hearth ca crl  --data DIR --out FILE\n"
-	"  issue a fresh CRL (signed by the issuing CA) and write it to FILE as PEM\n";
+	"  issue a fresh CRL (signed by the issuing CA) and write it to FILE as PEM\n"
+	"hearth ca renew-endpoint --data DIR\n"
+	"  issue a new endpoint certificate now (same key and names); a running server picks it up\n"
+	"  within seconds (or at once on SIGHUP) without dropping connections\n";
 
 static int parse_args(int argc, char **argv, const char **data, const char **out)
 {
@@ -151,6 +154,29 @@ out:
 	return ret;
 }
 
+static int ca_renew_endpoint(int argc, char **argv)
+{
+	struct ca_cert_info info;
+	struct datadir *dd = NULL;
+	const char *data, *out;
+	char actor[96];
+	int r, ret = CLI_FAIL;
+
+	r = parse_args(argc, argv, &data, &out);
+	if (r != 0)
+		return r < 0 ? CLI_OK : r;
+	cli_actor(actor, sizeof(actor));
+	if (datadir_open(data, &dd) != HERR_OK)
+		return CLI_FAIL;
+	if (pki_renew_endpoint(dd, actor, &info) == HERR_OK) {
+		printf("endpoint certificate renewed: serial %s\n", info.serial_hex);
+		print_time("not after", info.not_after);
+		ret = CLI_OK;
+	}
+	datadir_close(dd);
+	return ret;
+}
+
 int cmd_ca(int argc, char **argv)
 {
 	if (argc < 2)
@@ -159,6 +185,8 @@ int cmd_ca(int argc, char **argv)
 		return ca_show(argc - 1, argv + 1);
 	if (strcmp(argv[1], "crl") == 0)
 		return ca_crl(argc - 1, argv + 1);
+	if (strcmp(argv[1], "renew-endpoint") == 0)
+		return ca_renew_endpoint(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fputs(usage, stdout);
 		return CLI_OK;

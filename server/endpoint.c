@@ -12,17 +12,21 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "server/broker.h"
+#include "server/pki.h"
 #include "server/tls.h"
 
 #define MAX_EVENTS 256
 #define ACCEPT_BATCH 256
 #define TICK_MS 250
 #define REVOCATION_POLL_MS 1000
+/* How often the endpoint certificate is checked for renewal (2/3 of its life) or replacement. */
+#define CERT_CHECK_MS 5000
 
 struct endpoint {
 	struct datadir *dd;
@@ -33,6 +37,7 @@ struct endpoint {
 	struct endpoint_stats stats;
 	int64_t revocations_since;
 	uint64_t last_full_log;
+	struct stat cert_st;     /* of the endpoint certificate file the TLS server was built from */
 };
 
 static uint64_t now_ms(void)
@@ -208,9 +213,60 @@ static void poll_revocations(struct endpoint *ep)
 		ep->revocations_since = now - 3;
 }
 
-static enum herr setup(struct endpoint *ep)
+/* Build a TLS server from the files as they are now and make it the one new handshakes use.
+ * Live connections keep the one they started with (it is reference-counted). */
+static enum herr load_tls(struct endpoint *ep)
 {
 	char chain[PATH_MAX], key[PATH_MAX], ca[PATH_MAX];
+	struct tls_server *srv = NULL;
+	struct stat st;
+	enum herr rc;
+
+	if ((rc = datadir_file(ep->dd, DATADIR_ENDPOINT_CERT, chain, sizeof(chain))) != HERR_OK ||
+	    (rc = datadir_file(ep->dd, DATADIR_ENDPOINT_KEY, key, sizeof(key))) != HERR_OK ||
+	    (rc = datadir_file(ep->dd, DATADIR_ISSUING_CERT, ca, sizeof(ca))) != HERR_OK)
+		return rc;
+	if (stat(chain, &st) != 0)
+		return HERR_IO;
+	rc = tls_server_new(chain, key, ca, identity_check, ep->dd->store, &srv);
+	if (rc != HERR_OK)
+		return rc;
+	if (ep->env.tls) {
+		/* Tickets issued under the old certificate stay valid: a renewal is no reconnect storm. */
+		tls_server_share_tickets(ep->env.tls, srv);
+		tls_server_unref(ep->env.tls);
+		log_info("endpoint certificate reloaded; new handshakes use it, live connections stay");
+	}
+	ep->env.tls = srv;
+	ep->cert_st = st;
+	return HERR_OK;
+}
+
+/* Renew the endpoint certificate at 2/3 of its life, and pick up a certificate replaced by
+ * anyone (`hearth ca renew-endpoint`, another node): the file is the source of truth. */
+static void check_certificate(struct endpoint *ep)
+{
+	char chain[PATH_MAX];
+	struct ca_cert_info info;
+	struct stat st;
+
+	if (pki_endpoint_due(ep->dd, (int64_t)time(NULL))) {
+		if (pki_renew_endpoint(ep->dd, "endpoint", &info) == HERR_OK)
+			log_info("endpoint certificate renewed: serial %s, valid until %lld", info.serial_hex,
+				 (long long)info.not_after);
+	}
+	if (datadir_file(ep->dd, DATADIR_ENDPOINT_CERT, chain, sizeof(chain)) != HERR_OK ||
+	    stat(chain, &st) != 0)
+		return;
+	if (st.st_ino != ep->cert_st.st_ino || st.st_mtim.tv_sec != ep->cert_st.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != ep->cert_st.st_mtim.tv_nsec || st.st_size != ep->cert_st.st_size) {
+		if (load_tls(ep) != HERR_OK)
+			log_err("the new endpoint certificate could not be loaded; keeping the old one");
+	}
+}
+
+static enum herr setup(struct endpoint *ep)
+{
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct rlimit rl;
 	sigset_t set;
@@ -221,11 +277,9 @@ static enum herr setup(struct endpoint *ep)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if ((rc = datadir_file(ep->dd, DATADIR_ENDPOINT_CERT, chain, sizeof(chain))) != HERR_OK ||
-	    (rc = datadir_file(ep->dd, DATADIR_ENDPOINT_KEY, key, sizeof(key))) != HERR_OK ||
-	    (rc = datadir_file(ep->dd, DATADIR_ISSUING_CERT, ca, sizeof(ca))) != HERR_OK)
-		return rc;
-	rc = tls_server_new(chain, key, ca, identity_check, ep->dd->store, &ep->env.tls);
+	if (pki_endpoint_due(ep->dd, (int64_t)time(NULL)))
+		check_certificate(ep);
+	rc = load_tls(ep);
 	if (rc != HERR_OK)
 		return rc;
 	rc = broker_new(&(struct broker_limits){
@@ -269,7 +323,8 @@ static int on_signal(struct endpoint *ep)
 
 	while (read(ep->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			log_info("SIGHUP: no reloadable configuration yet");
+			log_info("SIGHUP: checking the endpoint certificate");
+			check_certificate(ep);
 			continue;
 		}
 		log_info("signal %u: shutting down", si.ssi_signo);
@@ -281,7 +336,7 @@ static int on_signal(struct endpoint *ep)
 static void loop(struct endpoint *ep)
 {
 	struct epoll_event events[MAX_EVENTS];
-	uint64_t next_tick = 0, next_poll = 0;
+	uint64_t next_tick = 0, next_poll = 0, next_cert = now_ms() + CERT_CHECK_MS;
 	int stop = 0;
 
 	while (!stop) {
@@ -315,6 +370,10 @@ static void loop(struct endpoint *ep)
 			poll_revocations(ep);
 			reap(ep);
 			next_poll = now + REVOCATION_POLL_MS;
+		}
+		if (now >= next_cert) {
+			check_certificate(ep);
+			next_cert = now + CERT_CHECK_MS;
 		}
 	}
 }

@@ -16,7 +16,13 @@
 struct issuer {
 	struct ca_key *key;
 	struct ca_cert *cert;
+	char *pem;
 };
+
+static const char *issuer_pem(const struct issuer *is)
+{
+	return is->pem;
+}
 
 static enum herr issuer_load(const struct datadir *dd, struct issuer *is)
 {
@@ -29,8 +35,15 @@ static enum herr issuer_load(const struct datadir *dd, struct issuer *is)
 		rc = ca_key_load(path, &is->key);
 	if (rc == HERR_OK)
 		rc = datadir_file(dd, DATADIR_ISSUING_CERT, path, sizeof(path));
-	if (rc == HERR_OK)
-		rc = ca_cert_load(path, &is->cert);
+	if (rc == HERR_OK) {
+		uint8_t *pem = NULL;
+		size_t len = 0;
+
+		rc = fs_read_file(path, BUNDLE_MAX, &pem, &len);
+		if (rc == HERR_OK)
+			rc = ca_cert_parse(pem, len, &is->cert);
+		is->pem = (char *)pem;
+	}
 	if (rc == HERR_OK && !ca_cert_matches_key(is->cert, is->key)) {
 		log_err("%s/%s does not belong to %s", dd->path, DATADIR_ISSUING_CERT, DATADIR_ISSUING_KEY);
 		rc = HERR_STATE;
@@ -42,6 +55,7 @@ static void issuer_clear(struct issuer *is)
 {
 	ca_key_free(is->key);
 	ca_cert_free(is->cert);
+	free(is->pem);
 	memset(is, 0, sizeof(*is));
 }
 
@@ -184,4 +198,77 @@ enum herr pki_ca_bundle(const struct datadir *dd, char **pem, size_t *len)
 	}
 	*pem = (char *)data;
 	return HERR_OK;
+}
+
+static enum herr load_endpoint(const struct datadir *dd, struct ca_cert **cert)
+{
+	char path[PATH_MAX];
+	enum herr rc = datadir_file(dd, DATADIR_ENDPOINT_CERT, path, sizeof(path));
+
+	return rc == HERR_OK ? ca_cert_load(path, cert) : rc;
+}
+
+int pki_endpoint_due(const struct datadir *dd, int64_t now)
+{
+	struct ca_cert_info info;
+	struct ca_cert *cert = NULL;
+
+	if (load_endpoint(dd, &cert) != HERR_OK)
+		return 1;
+	ca_cert_get_info(cert, &info);
+	ca_cert_free(cert);
+	return now >= info.not_before + (info.not_after - info.not_before) * 2 / 3;
+}
+
+enum herr pki_renew_endpoint(struct datadir *dd, const char *actor, struct ca_cert_info *info)
+{
+	char path[PATH_MAX], *pem = NULL, *chain = NULL;
+	struct ca_cert *old = NULL;
+	struct store_cert row;
+	struct issuer is = { 0 };
+	size_t lp, li;
+	enum herr rc;
+
+	rc = load_endpoint(dd, &old);
+	if (rc == HERR_OK)
+		rc = issuer_load(dd, &is);
+	if (rc == HERR_OK)
+		rc = ca_cert_renew_endpoint(old, is.key, is.cert, DATADIR_ENDPOINT_DAYS, &pem, info);
+	if (rc != HERR_OK)
+		goto out;
+	/* The file holds the leaf and the issuing CA, as at init. */
+	lp = strlen(pem);
+	li = strlen(issuer_pem(&is));
+	chain = malloc(lp + li + 1);
+	if (!chain) {
+		rc = HERR_NOMEM;
+		goto out;
+	}
+	memcpy(chain, pem, lp);
+	memcpy(chain + lp, issuer_pem(&is), li + 1);
+	row = (struct store_cert){
+		.serial = info->serial_hex, .kind = "endpoint", .subject = info->subject,
+		.fingerprint = info->fingerprint, .not_before = info->not_before,
+		.not_after = info->not_after, .pem = pem,
+	};
+	rc = store_begin(dd->store);
+	if (rc != HERR_OK)
+		goto out;
+	if ((rc = store_cert_insert(dd->store, &row)) != HERR_OK ||
+	    (rc = store_audit(dd->store, (int64_t)time(NULL), actor, "endpoint.renew", info->serial_hex,
+			      info->subject)) != HERR_OK ||
+	    (rc = datadir_file(dd, DATADIR_ENDPOINT_CERT, path, sizeof(path))) != HERR_OK ||
+	    (rc = fs_write_file(path, chain, lp + li, 0644, 0)) != HERR_OK) {
+		store_rollback(dd->store);
+		goto out;
+	}
+	rc = store_commit(dd->store);
+out:
+	if (rc != HERR_OK)
+		log_err("endpoint certificate renewal failed: %s", herr_str(rc));
+	free(chain);
+	free(pem);
+	ca_cert_free(old);
+	issuer_clear(&is);
+	return rc;
 }

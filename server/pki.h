@@ -24,6 +24,12 @@ enum herr pki_issue_device(struct datadir *dd, const char *id, const char *model
  * back the PEM if pem is not NULL. Runs inside the caller's transaction. */
 enum herr pki_publish_crl(struct datadir *dd, char **pem);
 
+/* Renew the endpoint certificate (same key and names, DATADIR_ENDPOINT_DAYS from now): write
+ * DIR/certs/endpoint.crt, record it and audit it, in its own transaction. */
+enum herr pki_renew_endpoint(struct datadir *dd, const char *actor, struct ca_cert_info *info);
+/* 1 if the endpoint certificate has used 2/3 of its life at now (or cannot be read). */
+int pki_endpoint_due(const struct datadir *dd, int64_t now);
+
 /* The bundle a device needs to verify the endpoint (issuing CA + root), as a new string. */
 enum herr pki_ca_bundle(const struct datadir *dd, char **pem, size_t *len);
 

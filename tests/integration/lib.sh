@@ -69,3 +69,33 @@ make_csr() {
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=device \
 		-keyout "$out.key" -out "$out" "$@" 2>/dev/null
 }
+
+# start_hearth DIR [serve options...]: run `hearth serve` on a free loopback port; sets PORT, HPID
+# and HLOG once it listens. Stopped by PID on exit like everything from start_bg.
+start_hearth() {
+	local dir=$1; shift
+	HLOG=$T/serve.$((${HLOG_N:=0} + 1)).log; HLOG_N=$((HLOG_N + 1))
+	"$HEARTH" serve --data "$dir" --mqtt 127.0.0.1:0 "$@" >"$HLOG" 2>&1 &
+	HPID=$!; BG_PIDS="$BG_PIDS $HPID"
+	wait_for 20 grep -q 'listening on 127.0.0.1:' "$HLOG" || { echo "hearth did not start:"; cat "$HLOG"; return 1; }
+	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$HLOG" | head -1)
+}
+
+# stop_hearth: SIGTERM and wait (bounded) for the server started last.
+stop_hearth() {
+	kill -TERM "$HPID" 2>/dev/null
+	local i=0
+	while kill -0 "$HPID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	wait "$HPID" 2>/dev/null
+}
+
+# raw ID STEP...: tests/integration/mqtt_raw.py as device ID (cert and key in $O).
+raw() {
+	local id=$1; shift
+	python3 "$(dirname "${BASH_SOURCE[0]}")/mqtt_raw.py" --host 127.0.0.1 --port "$PORT" \
+		--cafile "$O/ca.pem" --cert "$O/$id.crt" --key "$O/$id.key" --timeout "${RAW_TIMEOUT:-5}" "$@"
+}
+
+# mosq_pub ID ARGS... / mosq_sub ID ARGS...: the mosquitto clients as device ID.
+mosq_pub() { local id=$1; shift; timeout 20 mosquitto_pub -h 127.0.0.1 -p "$PORT" --cafile "$O/ca.pem" --cert "$O/$id.crt" --key "$O/$id.key" "$@"; }
+mosq_sub() { local id=$1; shift; timeout 20 mosquitto_sub -h 127.0.0.1 -p "$PORT" --cafile "$O/ca.pem" --cert "$O/$id.crt" --key "$O/$id.key" "$@"; }

@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config
       libmbedtls-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libmosquitto-dev check
-      openssl sqlite3 mosquitto-clients curl python3"
+      openssl sqlite3 mosquitto-clients curl python3 faketime"
 
 missing=""
 for p in $PKGS; do

@@ -1,5 +1,6 @@
 # hearth — plain Makefile. `make` builds bin/hearth; `make test` runs every test; `make asan` builds
-# with ASan+UBSan and runs the tests against that build; `make fuzz` builds the libFuzzer targets.
+# with ASan+UBSan and runs the tests against that build; `make fuzz` builds the libFuzzer targets;
+# `make bench` measures the MQTT endpoint under load (bench/run.sh; never part of `make test`).
 
 O        ?= build
 BIN      ?= bin/hearth
@@ -102,6 +103,18 @@ fuzz:
 			-o $(O)/fuzz/$$t tests/fuzz/$$t.c $(COMMON_SRC) $(CA_SRC) server/mqtt_codec.c $(MBEDTLS_LIBS) || exit 1; \
 	done
 	@echo "run: $(O)/fuzz/fuzz_csr -max_total_time=60 tests/fuzz/corpus/csr"
+
+# The load generator is a client and uses OpenSSL, so the server is measured by a TLS stack other
+# than its own; OpenSSL stays in bench/ and is never linked into hearth.
+LOADGEN   = $(O)/bench/loadgen
+.PHONY: bench
+$(LOADGEN): bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags openssl) $(ALL_LDFLAGS) -o $@ $< \
+		$(shell $(PKG_CONFIG) --libs openssl)
+
+bench: $(BIN) $(LOADGEN)
+	@HEARTH=$(abspath $(BIN)) LOADGEN=$(abspath $(LOADGEN)) bash bench/run.sh
 
 DATA ?= ./hearth-data
 run: $(BIN)

@@ -1,9 +1,11 @@
 #!/bin/sh
-# Installs what hearth needs to build and test, from Debian bookworm's packages only.
+# Installs what hearth needs to build, test and benchmark (libssl-dev is for bench/loadgen only),
+# from Debian bookworm's packages only.
 # Idempotent: packages already present are left as they are. Run as root (or with sudo present).
 set -eu
 PKGS="build-essential pkg-config
       libmbedtls-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libmosquitto-dev check
+      libssl-dev
       openssl sqlite3 mosquitto-clients curl python3 faketime"
 
 missing=""

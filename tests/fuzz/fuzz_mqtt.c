@@ -81,6 +81,49 @@ static void check_filters(const struct mqtt_subscribe *s, const struct mqtt_str 
 	}
 }
 
+/* The server's own replies, written from what was parsed, must parse again; a reply received in
+ * the shortest form must be written back byte for byte. */
+static void check_replies(const uint8_t *pkt, size_t len, const struct mqtt_packet *p)
+{
+	uint8_t buf[4 + MQTT_MAX_FILTERS], codes[MQTT_MAX_FILTERS];
+	struct mqtt_packet again;
+	size_t n, i;
+
+	switch (p->type) {
+	case MQTT_PUBACK:
+	case MQTT_PUBREC:
+	case MQTT_PUBREL:
+	case MQTT_PUBCOMP:
+	case MQTT_UNSUBACK:
+		n = mqtt_write_ack(buf, sizeof(buf), p->type, p->u.packet_id);
+		if (n != 4 || (len == 4 && memcmp(buf, pkt, 4) != 0))
+			abort();
+		break;
+	case MQTT_CONNACK:
+		n = mqtt_write_connack(buf, sizeof(buf), p->u.connack.session_present, p->u.connack.rc);
+		if (n != 4 || (len == 4 && memcmp(buf, pkt, 4) != 0))
+			abort();
+		break;
+	case MQTT_PINGRESP:
+		n = mqtt_write_pingresp(buf, sizeof(buf));
+		if (n != 2 || (len == 2 && memcmp(buf, pkt, 2) != 0))
+			abort();
+		break;
+	case MQTT_SUBSCRIBE:
+		for (i = 0; i < p->u.subscribe.count; i++)
+			codes[i] = p->u.subscribe.valid[i] ? p->u.subscribe.qos[i] : MQTT_SUBACK_FAILURE;
+		n = mqtt_write_suback(buf, sizeof(buf), p->u.subscribe.packet_id, codes,
+				      p->u.subscribe.count);
+		if (n != 4 + p->u.subscribe.count ||
+		    mqtt_parse(buf, n, &again, NULL) != HERR_OK || again.type != MQTT_SUBACK ||
+		    again.u.packet_id != p->u.subscribe.packet_id)
+			abort();
+		break;
+	default:
+		break;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mqtt_str last_topic = { NULL, 0 };
@@ -103,6 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc != HERR_OK && (rc != HERR_INVALID || why == NULL || why[0] == '\0'))
 			abort();
 		if (rc == HERR_OK) {
+			check_replies(data + off, total, &pkt);
 			switch (pkt.type) {
 			case MQTT_PUBLISH:
 				check_publish(data + off, total, &pkt.u.publish);
@@ -124,6 +168,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		off += total;
 	}
+	/* The whole input as one packet: mqtt_parse must check the framing itself. */
+	rc = mqtt_parse(data, size, &pkt, &why);
+	if (rc == HERR_OK && (mqtt_frame(data, size, SIZE_MAX, &total) != HERR_OK || total != size))
+		abort();
 	/* Whatever the bytes, the topic functions give an answer: the whole input as both. */
 	if (size <= 65535) {
 		mqtt_topic_valid_name(data, size);

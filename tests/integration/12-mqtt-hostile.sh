@@ -17,11 +17,13 @@ closes() { # DESC STEP... : after the steps the server closes the connection
 # Remaining length in 5 bytes (the 5th continuation byte is forbidden).
 closes "remaining length in 5 bytes" send:30ffffffff7f
 rss() { awk '/^VmRSS/ { print $2 }' /proc/"$HPID"/status; }
+raw d1 $CONNECT expect:CONNACK disconnect >/dev/null 2>&1   # warm up: first-use allocations
 rss0=$(rss)
 closes "a first packet claiming 256 MB is closed before anything is allocated" send:10ffffff7f
 closes "a PUBLISH claiming 200 MB after CONNECT" $CONNECT expect:CONNACK send:30ffffdf5f
 rss1=$(rss)
-t "memory stays flat after the huge claims (${rss0} -> ${rss1} KiB)" test "$rss1" -le $((rss0 + 2048))
+# 456 MB were claimed; a few MB of growth (allocator caches, ASan's quarantine) is not that.
+t "memory stays flat after the huge claims (${rss0} -> ${rss1} KiB)" test "$rss1" -le $((rss0 + 16384))
 closes "a packet before CONNECT" send:c000
 closes "a PUBLISH before CONNECT" send:300800046869212168656c6c6f
 closes "a second CONNECT" $CONNECT expect:CONNACK $CONNECT

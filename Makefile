@@ -77,15 +77,16 @@ $(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libhearth.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/replay.c $(O)/libhearth.a $(LIBS)
 
 FUZZ_REPLAY = $(FUZZ_SRC:tests/fuzz/%.c=$(O)/fuzz-replay/%)
-TEST_ENV = UNIT_BINS="$(UNIT_BIN)" HEARTH=$(abspath $(BIN)) FUZZ_REPLAY_DIR=$(abspath $(O)/fuzz-replay)
+TEST_ENV = UNIT_BINS="$(UNIT_BIN)" HEARTH=$(abspath $(BIN)) FUZZ_REPLAY_DIR=$(abspath $(O)/fuzz-replay) \
+           FUZZ_DIR=$(abspath build/fuzz)
 
 unit: $(UNIT_BIN)
 	@$(TEST_ENV) ONLY=unit bash tests/run.sh
 
-integration: $(BIN) $(FUZZ_REPLAY)
+integration: $(BIN) $(FUZZ_REPLAY) $(FUZZ_BIN)
 	@$(TEST_ENV) ONLY=integration bash tests/run.sh
 
-test: $(BIN) $(UNIT_BIN) $(FUZZ_REPLAY)
+test: $(BIN) $(UNIT_BIN) $(FUZZ_REPLAY) $(FUZZ_BIN)
 	@$(TEST_ENV) bash tests/run.sh
 
 asan:
@@ -94,27 +95,18 @@ asan:
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 		EXTRA_LDFLAGS="-fsanitize=address,undefined" test
 
+# libFuzzer targets (clang), built once in build/fuzz whatever O is: they carry their own
+# sanitizers. They link only what a parser needs.
 FUZZ_CC ?= clang
-fuzz:
-	@mkdir -p $(O)/fuzz
-	@for t in $(FUZZ_SRC:tests/fuzz/%.c=%); do \
-		echo "  FUZZ $$t"; \
-		$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
-			-o $(O)/fuzz/$$t tests/fuzz/$$t.c $(COMMON_SRC) $(CA_SRC) server/mqtt_codec.c $(MBEDTLS_LIBS) || exit 1; \
-	done
-	@echo "run: $(O)/fuzz/fuzz_csr -max_total_time=60 tests/fuzz/corpus/csr"
-
-# The load generator is a client and uses OpenSSL, so the server is measured by a TLS stack other
-# than its own; OpenSSL stays in bench/ and is never linked into hearth.
-LOADGEN   = $(O)/bench/loadgen
-.PHONY: bench
-$(LOADGEN): bench/loadgen.c
+FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_DEPS = $(COMMON_SRC) $(CA_SRC) server/mqtt_codec.c
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags openssl) $(ALL_LDFLAGS) -o $@ $< \
-		$(shell $(PKG_CONFIG) --libs openssl)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-o $@ $< $(FUZZ_DEPS) $(MBEDTLS_LIBS)
 
-bench: $(BIN) $(LOADGEN)
-	@HEARTH=$(abspath $(BIN)) LOADGEN=$(abspath $(LOADGEN)) bash bench/run.sh
+fuzz: $(FUZZ_BIN)
+	@echo "run: build/fuzz/fuzz_csr -max_total_time=60 tests/fuzz/corpus/csr (a copy: it adds files)"
 
 DATA ?= ./hearth-data
 run: $(BIN)

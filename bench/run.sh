@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# make bench: hearth's MQTT endpoint under load from bench/loadgen, on this machine, against a fresh
+# data directory. Prints one table and writes it to bench/results/latest.txt. The numbers compare
+# runs on one machine; nothing here is a test and nothing is asserted about speed.
+#
+# Sizes can be changed from the environment (BENCH_HANDSHAKES, BENCH_CONCURRENCY, BENCH_RESUMED,
+# BENCH_IDLE, BENCH_HOLD, BENCH_PUBLISHERS, BENCH_MESSAGES, BENCH_WINDOW, BENCH_TIMEOUT).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+HANDSHAKES=${BENCH_HANDSHAKES:-2000}
+CONCURRENCY=${BENCH_CONCURRENCY:-50}
+RESUMED=${BENCH_RESUMED:-2000}
+IDLE=${BENCH_IDLE:-1000}
+HOLD=${BENCH_HOLD:-5}
+PUBLISHERS=${BENCH_PUBLISHERS:-100}
+MESSAGES=${BENCH_MESSAGES:-200}
+WINDOW=${BENCH_WINDOW:-10}
+TIMEOUT=${BENCH_TIMEOUT:-120}   # each loadgen run, and each wait in this script
+RESULTS=$ROOT/bench/results
+OUT=$RESULTS/latest.txt
+
+if [ -z "${HEARTH:-}" ] || [ -z "${LOADGEN:-}" ]; then
+	make -C "$ROOT" --no-print-directory bin/hearth build/bench/loadgen >&2
+	HEARTH=$ROOT/bin/hearth LOADGEN=$ROOT/build/bench/loadgen
+fi
+
+T=$(mktemp -d /tmp/hearth-bench.XXXXXX)
+SERVER_PID="" LG_PID=""
+cleanup() {
+	# By PID only: this script's own children, nothing else.
+	[ -n "$LG_PID" ] && kill "$LG_PID" 2>/dev/null && wait "$LG_PID" 2>/dev/null
+	if [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; then
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() {
+	echo "bench: $*" >&2
+	if [ -s "$T/serve.log" ]; then
+		echo "bench: last lines of the server log:" >&2
+		tail -n 20 "$T/serve.log" | sed 's/^/  | /' >&2
+	fi
+	exit 1
+}
+
+# Server on one core, load generator on another, so neither steals the other's CPU.
+SERVER_PIN=() LOAD_PIN=() PINNING="none (taskset missing or one core)"
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ] && taskset -c 1 true 2>/dev/null; then
+	SERVER_PIN=(taskset -c 0) LOAD_PIN=(taskset -c 1) PINNING="server on CPU 0, loadgen on CPU 1"
+fi
+
+server_alive() { [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; }
+
+# wait_until SECONDS CMD...: poll CMD every 0.1 s, bounded.
+wait_until() {
+	local i=0 limit=$(( $1 * 10 )); shift
+	while [ $i -lt $limit ]; do "$@" && return 0; sleep 0.1; i=$((i + 1)); done
+	return 1
+}
+
+# smaps_kib PID FIELD: Rss or Pss of PID in KiB, from /proc/PID/smaps_rollup.
+smaps_kib() { awk -v k="$2:" '$1 == k { print $2; exit }' "/proc/$1/smaps_rollup"; }
+fd_count() { ls "/proc/$1/fd" | wc -l; }
+
+# field KEY FILE: the value of KEY=VALUE on the loadgen's result line ("?" when missing).
+field() {
+	local v
+	v=$(sed -n "s/^result .*[ ]$1=\([^ ]*\).*/\1/p" "$2" | head -n 1)
+	echo "${v:-?}"
+}
+
+# calc EXPR: awk arithmetic for the table; "?" when an input is missing.
+calc() {
+	case "$1" in *'?'*) echo "?" ;; *) awk "BEGIN { printf \"%s\", $1 }" 2>/dev/null || echo "?" ;; esac
+}
+
+# loadgen NAME ARGS...: one pinned loadgen run; its result in $T/NAME.out, its stderr in $T/NAME.err.
+# A failed run is recorded, not fatal: the table says what went wrong and the rest still runs.
+FAILURES=()
+loadgen() {
+	local name=$1 rc=0; shift
+	server_alive || die "the server is gone before '$name'"
+	echo "bench: $name ..." >&2
+	"${LOAD_PIN[@]}" "$LOADGEN" --port "$PORT" --certdir "$T/certs" --ids "$T/ids" \
+		--server-pid "$SERVER_PID" --timeout "$TIMEOUT" "$@" >"$T/$name.out" 2>"$T/$name.err" || rc=$?
+	sed 's/^/  /' "$T/$name.err" >&2
+	if [ $rc -ne 0 ]; then
+		FAILURES+=("$name: loadgen exit $rc: $(grep -m 3 '^loadgen:' "$T/$name.err" | tr '\n' ' ')")
+	fi
+	server_alive || die "the server died during '$name'"
+	return 0
+}
+
+# --- set-up: a data directory, devices, the server ---------------------------------------------
+DEVICES=$IDLE
+[ "$PUBLISHERS" -gt "$DEVICES" ] && DEVICES=$PUBLISHERS
+[ "$CONCURRENCY" -gt "$DEVICES" ] && DEVICES=$CONCURRENCY
+"$HEARTH" init --data "$T/data" >/dev/null 2>"$T/init.err" || { cat "$T/init.err" >&2; die "hearth init failed"; }
+echo "bench: creating $DEVICES devices ..." >&2
+t0=$(date +%s.%N)
+for i in $(seq -w 1 "$DEVICES"); do
+	id=bench-$i
+	"$HEARTH" device add --data "$T/data" --id "$id" --model bench --genkey --out "$T/certs" \
+		>/dev/null 2>"$T/add.err" || { cat "$T/add.err" >&2; die "device add $id failed"; }
+	echo "$id" >>"$T/ids"
+done
+t1=$(date +%s.%N)
+ADD_MS=$(calc "($t1 - $t0) * 1000 / $DEVICES")
+
+"${SERVER_PIN[@]}" "$HEARTH" serve --data "$T/data" --mqtt 127.0.0.1:0 2>"$T/serve.log" &
+SERVER_PID=$!
+wait_until 10 grep -q 'MQTT endpoint listening on' "$T/serve.log" || die "the server did not start listening"
+PORT=$(sed -n 's/.*MQTT endpoint listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/serve.log" | head -n 1)
+[ -n "$PORT" ] || die "no port in the server log"
+# taskset execs the server, so the PID is hearth's own; checked, as every number below depends on it.
+[ "$(readlink "/proc/$SERVER_PID/exe")" = "$(readlink -f "$HEARTH")" ] || die "PID $SERVER_PID is not hearth"
+
+# --- the runs ------------------------------------------------------------------------------------
+loadgen full --handshakes "$HANDSHAKES" --concurrency "$CONCURRENCY"
+loadgen resumed --resumed "$RESUMED" --concurrency "$CONCURRENCY"
+
+# Idle: memory before, while all connections are held (the loadgen says when), after they closed.
+RSS0=$(smaps_kib "$SERVER_PID" Rss) PSS0=$(smaps_kib "$SERVER_PID" Pss) FDS0=$(fd_count "$SERVER_PID")
+echo "bench: idle ..." >&2
+rm -f "$T/ready"
+"${LOAD_PIN[@]}" "$LOADGEN" --port "$PORT" --certdir "$T/certs" --ids "$T/ids" --server-pid "$SERVER_PID" \
+	--timeout "$TIMEOUT" --idle "$IDLE" --hold "$HOLD" --concurrency "$CONCURRENCY" \
+	--ready-file "$T/ready" >"$T/idle.out" 2>"$T/idle.err" &
+LG_PID=$!
+RSS1="?" PSS1="?"
+if wait_until "$TIMEOUT" test -e "$T/ready" -o ! -d "/proc/$LG_PID"; then
+	if [ -e "$T/ready" ]; then
+		RSS1=$(smaps_kib "$SERVER_PID" Rss) PSS1=$(smaps_kib "$SERVER_PID" Pss)
+	fi
+fi
+rc=0
+wait "$LG_PID" || rc=$?
+LG_PID=""
+sed 's/^/  /' "$T/idle.err" >&2
+[ $rc -eq 0 ] || FAILURES+=("idle: loadgen exit $rc: $(grep -m 3 '^loadgen:' "$T/idle.err" | tr '\n' ' ')")
+server_alive || die "the server died during 'idle'"
+# Closed when the server holds no more descriptors than before; memory is read after that.
+wait_until 10 test "$(fd_count "$SERVER_PID")" -le "$FDS0" || FAILURES+=("idle: server still holds $(( $(fd_count "$SERVER_PID") - FDS0 )) extra descriptors 10 s after the close")
+RSS2=$(smaps_kib "$SERVER_PID" Rss)
+
+loadgen publish --publish --clients "$PUBLISHERS" --messages "$MESSAGES" --window "$WINDOW" \
+	--concurrency "$CONCURRENCY"
+
+# Stop it now, by PID, so its shutdown line (with its own counters) is in the log.
+kill "$SERVER_PID"
+wait_until 10 eval '! kill -0 "$SERVER_PID" 2>/dev/null' || die "the server did not stop on SIGTERM"
+wait "$SERVER_PID" || FAILURES+=("server: exit status $? after SIGTERM")
+SERVER_PID=""
+
+# --- the table -----------------------------------------------------------------------------------
+F=$T/full.out R=$T/resumed.out I=$T/idle.out P=$T/publish.out
+EST=$(field established "$I")
+CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+WARNINGS=$(grep -Ec ' hearth (warn|err|crit)' "$T/serve.log" || true)
+REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain -- server common ca 2>/dev/null)" ]; then REV="$REV (modified)"; fi
+
+row() { printf '%-44s %s\n' "$1" "$2"; }
+{
+	echo "hearth benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "machine: $(nproc) CPUs, ${CPU_MODEL:-unknown CPU}, Linux $(uname -r)"
+	echo "hearth $REV; $(openssl version 2>/dev/null | cut -d' ' -f1-2) client;" \
+		"TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256, P-256, client certificates; pinning: $PINNING"
+	echo
+	row "metric" "value"
+	row "--------------------------------------------" "-----------------------------------"
+	row "device add --genkey" "$ADD_MS ms each ($DEVICES devices)"
+	row "full handshakes (mTLS + CONNECT/CONNACK)" "$(field rate "$F")/s  ($(field ok "$F") ok, $(field failed "$F") failed, concurrency $CONCURRENCY)"
+	row "  connect -> CONNACK p50 / p99" "$(field p50_ms "$F") / $(field p99_ms "$F") ms"
+	row "  server CPU per full handshake" "$(calc "$(field server_cpu_s "$F") * 1000 / $(field ok "$F")") ms"
+	row "resumed handshakes (ticket + CONNECT)" "$(field rate "$R")/s  ($(field ok "$R") ok, $(field failed "$R") failed, $(field primed "$R") devices)"
+	row "  actually resumed" "$(calc "$(field reused_frac "$R") * 100") %  ($(field reused "$R") of $(field ok "$R"))"
+	row "  connect -> CONNACK p50 / p99" "$(field p50_ms "$R") / $(field p99_ms "$R") ms"
+	row "  server CPU per resumed handshake" "$(calc "$(field server_cpu_s "$R") * 1000 / $(field ok "$R")") ms"
+	row "idle connections held" "$EST of $IDLE for $(field held_s "$I") s  ($(field failed "$I") failed, $(field dropped "$I") dropped)"
+	row "  server Rss before / held / after close" "$RSS0 / $RSS1 / $RSS2 KiB"
+	row "  server Pss before / held" "$PSS0 / $PSS1 KiB"
+	row "  per idle connection (Rss / Pss)" "$(calc "($RSS1 - $RSS0) / $EST") / $(calc "($PSS1 - $PSS0) / $EST") KiB"
+	row "QoS 1 publish -> PUBACK" "$(field rate "$P") msgs/s  ($PUBLISHERS x $MESSAGES, window $WINDOW, $(field acked "$P") acked, $(field failed "$P") failed)"
+	row "  latency p50 / p99 / max" "$(field p50_ms "$P") / $(field p99_ms "$P") / $(field max_ms "$P") ms"
+	row "  server CPU per message" "$(calc "$(field server_cpu_s "$P") * 1000000 / $(field acked "$P")") us  (over $(field elapsed_s "$P") s)"
+	row "server log warnings/errors" "$WARNINGS"
+	echo
+	echo "server close reasons (from its log):"
+	sed -n 's/.*: closed: //p' "$T/serve.log" | sort | uniq -c | sort -rn | sed 's/^/  /'
+	grep -m 1 ' stopped: ' "$T/serve.log" | sed 's/.* stopped: /server at exit: /'
+	if [ ${#FAILURES[@]} -gt 0 ]; then
+		echo
+		echo "FAILURES:"
+		printf '  %s\n' "${FAILURES[@]}"
+	fi
+	echo
+	echo "loadgen result lines:"
+	cat "$F" "$R" "$I" "$P" | sed 's/^result /  /'
+} >"$T/table.txt"
+
+mkdir -p "$RESULTS"
+cp "$T/table.txt" "$OUT"
+cat "$T/table.txt"
+echo "bench: written to ${OUT#"$ROOT"/}" >&2
+[ ${#FAILURES[@]} -eq 0 ]

@@ -25,7 +25,7 @@ CA_SRC     = ca/key.c ca/cert.c ca/csr.c ca/crl.c ca/der.c
 SERVER_SRC = server/store.c server/store_sqlite.c server/datadir.c server/pki.c server/cli.c \
              server/cmd_init.c server/cmd_serve.c server/cmd_device.c server/cmd_ca.c \
              server/mqtt_codec.c server/acl.c server/tls.c server/broker.c server/conn.c \
-             server/endpoint.c
+             server/endpoint.c server/handshake.c
 LIB_SRC    = $(COMMON_SRC) $(CA_SRC) $(SERVER_SRC)
 LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o
 MAIN_OBJ   = $(O)/server/main.o
@@ -77,16 +77,24 @@ $(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libhearth.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/replay.c $(O)/libhearth.a $(LIBS)
 
 FUZZ_REPLAY = $(FUZZ_SRC:tests/fuzz/%.c=$(O)/fuzz-replay/%)
+
+# A libmosquitto client for the black-box tests (tests/integration/14-libmosquitto.sh).
+MOSQ_CLIENT = $(O)/tests/mosq_client
+$(MOSQ_CLIENT): tests/integration/mosq_client.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags libmosquitto) $(ALL_LDFLAGS) -o $@ $< \
+		$(shell $(PKG_CONFIG) --libs libmosquitto)
+
 TEST_ENV = UNIT_BINS="$(UNIT_BIN)" HEARTH=$(abspath $(BIN)) FUZZ_REPLAY_DIR=$(abspath $(O)/fuzz-replay) \
-           FUZZ_DIR=$(abspath build/fuzz)
+           FUZZ_DIR=$(abspath build/fuzz) MOSQ_CLIENT=$(abspath $(MOSQ_CLIENT))
 
 unit: $(UNIT_BIN)
 	@$(TEST_ENV) ONLY=unit bash tests/run.sh
 
-integration: $(BIN) $(FUZZ_REPLAY) $(FUZZ_BIN)
+integration: $(BIN) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT)
 	@$(TEST_ENV) ONLY=integration bash tests/run.sh
 
-test: $(BIN) $(UNIT_BIN) $(FUZZ_REPLAY) $(FUZZ_BIN)
+test: $(BIN) $(UNIT_BIN) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT)
 	@$(TEST_ENV) bash tests/run.sh
 
 asan:
@@ -107,6 +115,18 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 
 fuzz: $(FUZZ_BIN)
 	@echo "run: build/fuzz/fuzz_csr -max_total_time=60 tests/fuzz/corpus/csr (a copy: it adds files)"
+
+# The load generator is a client and uses OpenSSL, so the server is measured by a TLS stack other
+# than its own; OpenSSL stays in bench/ and is never linked into hearth.
+LOADGEN   = $(O)/bench/loadgen
+.PHONY: bench
+$(LOADGEN): bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags openssl) $(ALL_LDFLAGS) -o $@ $< \
+		$(shell $(PKG_CONFIG) --libs openssl)
+
+bench: $(BIN) $(LOADGEN)
+	@HEARTH=$(abspath $(BIN)) LOADGEN=$(abspath $(LOADGEN)) bash bench/run.sh
 
 DATA ?= ./hearth-data
 run: $(BIN)

@@ -65,6 +65,11 @@ wait_until() {
 # smaps_kib PID FIELD: Rss or Pss of PID in KiB, from /proc/PID/smaps_rollup.
 smaps_kib() { awk -v k="$2:" '$1 == k { print $2; exit }' "/proc/$1/smaps_rollup"; }
 fd_count() { ls "/proc/$1/fd" | wc -l; }
+# The server has closed every connection of a run once it holds no more descriptors than before.
+fds_back() { [ "$(fd_count "$SERVER_PID")" -le "$FDS0" ]; }
+ready_or_gone() { [ -e "$T/ready" ] || ! kill -0 "$LG_PID" 2>/dev/null; }
+# cpu_jiffies: busy and total jiffies of all CPUs since boot, from /proc/stat.
+cpu_jiffies() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
 
 # field KEY FILE: the value of KEY=VALUE on the loadgen's result line ("?" when missing).
 field() {
@@ -73,9 +78,13 @@ field() {
 	echo "${v:-?}"
 }
 
-# calc EXPR: awk arithmetic for the table; "?" when an input is missing.
+# calc EXPR [FORMAT]: awk arithmetic for the table (default two decimals); "?" when an input is
+# missing or the arithmetic fails (a division by a zero count).
 calc() {
-	case "$1" in *'?'*) echo "?" ;; *) awk "BEGIN { printf \"%s\", $1 }" 2>/dev/null || echo "?" ;; esac
+	case "$1" in
+	*'?'*) echo "?" ;;
+	*) awk "BEGIN { printf \"${2:-%.2f}\", $1 }" 2>/dev/null || echo "?" ;;
+	esac
 }
 
 # loadgen NAME ARGS...: one pinned loadgen run; its result in $T/NAME.out, its stderr in $T/NAME.err.
@@ -109,7 +118,13 @@ for i in $(seq -w 1 "$DEVICES"); do
 	echo "$id" >>"$T/ids"
 done
 t1=$(date +%s.%N)
-ADD_MS=$(calc "($t1 - $t0) * 1000 / $DEVICES")
+ADD_MS=$(calc "($t1 - $t0) * 1000 / $DEVICES" %.1f)
+
+# Anything else busy on this machine makes the numbers meaningless: measure it for a second first.
+read -r b0 t0 < <(cpu_jiffies)
+sleep 1
+read -r b1 t1 < <(cpu_jiffies)
+BUSY_BEFORE=$(calc "100 * ($b1 - $b0) / ($t1 - $t0)" %.0f)
 
 "${SERVER_PIN[@]}" "$HEARTH" serve --data "$T/data" --mqtt 127.0.0.1:0 2>"$T/serve.log" &
 SERVER_PID=$!
@@ -123,17 +138,23 @@ PORT=$(sed -n 's/.*MQTT endpoint listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$
 loadgen full --handshakes "$HANDSHAKES" --concurrency "$CONCURRENCY"
 loadgen resumed --resumed "$RESUMED" --concurrency "$CONCURRENCY"
 
-# Idle: memory before, while all connections are held (the loadgen says when), after they closed.
+# Idle: memory before; with half the connections up and with all of them, while held (the loadgen
+# creates $T/ready at each point and waits for us to remove it at the first); after they closed.
+# The second half's cost is the one to trust: the first half partly reuses heap freed by the runs
+# before, which glibc keeps.
 RSS0=$(smaps_kib "$SERVER_PID" Rss) PSS0=$(smaps_kib "$SERVER_PID" Pss) FDS0=$(fd_count "$SERVER_PID")
+HALF=$(( IDLE / 2 ))
 echo "bench: idle ..." >&2
 rm -f "$T/ready"
 "${LOAD_PIN[@]}" "$LOADGEN" --port "$PORT" --certdir "$T/certs" --ids "$T/ids" --server-pid "$SERVER_PID" \
 	--timeout "$TIMEOUT" --idle "$IDLE" --hold "$HOLD" --concurrency "$CONCURRENCY" \
-	--ready-file "$T/ready" >"$T/idle.out" 2>"$T/idle.err" &
+	--checkpoint "$HALF" --ready-file "$T/ready" >"$T/idle.out" 2>"$T/idle.err" &
 LG_PID=$!
-RSS1="?" PSS1="?"
-if wait_until "$TIMEOUT" test -e "$T/ready" -o ! -d "/proc/$LG_PID"; then
-	if [ -e "$T/ready" ]; then
+RSS1="?" PSS1="?" RSSH="?" PSSH="?"
+if wait_until "$TIMEOUT" ready_or_gone && [ -e "$T/ready" ]; then
+	RSSH=$(smaps_kib "$SERVER_PID" Rss) PSSH=$(smaps_kib "$SERVER_PID" Pss)
+	rm -f "$T/ready"
+	if wait_until "$TIMEOUT" ready_or_gone && [ -e "$T/ready" ]; then
 		RSS1=$(smaps_kib "$SERVER_PID" Rss) PSS1=$(smaps_kib "$SERVER_PID" Pss)
 	fi
 fi
@@ -144,7 +165,7 @@ sed 's/^/  /' "$T/idle.err" >&2
 [ $rc -eq 0 ] || FAILURES+=("idle: loadgen exit $rc: $(grep -m 3 '^loadgen:' "$T/idle.err" | tr '\n' ' ')")
 server_alive || die "the server died during 'idle'"
 # Closed when the server holds no more descriptors than before; memory is read after that.
-wait_until 10 test "$(fd_count "$SERVER_PID")" -le "$FDS0" || FAILURES+=("idle: server still holds $(( $(fd_count "$SERVER_PID") - FDS0 )) extra descriptors 10 s after the close")
+wait_until 10 fds_back || FAILURES+=("idle: server still holds $(( $(fd_count "$SERVER_PID") - FDS0 )) extra descriptors 10 s after the close")
 RSS2=$(smaps_kib "$SERVER_PID" Rss)
 
 loadgen publish --publish --clients "$PUBLISHERS" --messages "$MESSAGES" --window "$WINDOW" \
@@ -165,6 +186,9 @@ REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$ROOT" status --porcelain -- server common ca 2>/dev/null)" ]; then REV="$REV (modified)"; fi
 
 row() { printf '%-44s %s\n' "$1" "$2"; }
+# other_pct FILE: CPU that neither the server nor the loadgen used during a timed run, as a share
+# of the machine (this includes the kernel's interrupt-context network work for our own traffic).
+other_pct() { calc "100 * $(field other_cpu_s "$1") / ($(field elapsed_s "$1") * $(nproc))" %.0f; }
 {
 	echo "hearth benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "machine: $(nproc) CPUs, ${CPU_MODEL:-unknown CPU}, Linux $(uname -r)"
@@ -178,17 +202,21 @@ row() { printf '%-44s %s\n' "$1" "$2"; }
 	row "  connect -> CONNACK p50 / p99" "$(field p50_ms "$F") / $(field p99_ms "$F") ms"
 	row "  server CPU per full handshake" "$(calc "$(field server_cpu_s "$F") * 1000 / $(field ok "$F")") ms"
 	row "resumed handshakes (ticket + CONNECT)" "$(field rate "$R")/s  ($(field ok "$R") ok, $(field failed "$R") failed, $(field primed "$R") devices)"
-	row "  actually resumed" "$(calc "$(field reused_frac "$R") * 100") %  ($(field reused "$R") of $(field ok "$R"))"
+	row "  actually resumed" "$(calc "$(field reused_frac "$R") * 100" %.1f) %  ($(field reused "$R") of $(field ok "$R"))"
 	row "  connect -> CONNACK p50 / p99" "$(field p50_ms "$R") / $(field p99_ms "$R") ms"
 	row "  server CPU per resumed handshake" "$(calc "$(field server_cpu_s "$R") * 1000 / $(field ok "$R")") ms"
 	row "idle connections held" "$EST of $IDLE for $(field held_s "$I") s  ($(field failed "$I") failed, $(field dropped "$I") dropped)"
 	row "  server Rss before / held / after close" "$RSS0 / $RSS1 / $RSS2 KiB"
 	row "  server Pss before / held" "$PSS0 / $PSS1 KiB"
-	row "  per idle connection (Rss / Pss)" "$(calc "($RSS1 - $RSS0) / $EST") / $(calc "($PSS1 - $PSS0) / $EST") KiB"
+	row "  server Rss / Pss with $HALF held" "$RSSH / $PSSH KiB"
+	row "  per idle connection, 0 -> $EST (Rss / Pss)" "$(calc "($RSS1 - $RSS0) / $EST" %.1f) / $(calc "($PSS1 - $PSS0) / $EST" %.1f) KiB"
+	row "  per idle connection, $HALF -> $EST (Rss / Pss)" "$(calc "($RSS1 - $RSSH) / ($EST - $HALF)" %.1f) / $(calc "($PSS1 - $PSSH) / ($EST - $HALF)" %.1f) KiB"
 	row "QoS 1 publish -> PUBACK" "$(field rate "$P") msgs/s  ($PUBLISHERS x $MESSAGES, window $WINDOW, $(field acked "$P") acked, $(field failed "$P") failed)"
 	row "  latency p50 / p99 / max" "$(field p50_ms "$P") / $(field p99_ms "$P") / $(field max_ms "$P") ms"
-	row "  server CPU per message" "$(calc "$(field server_cpu_s "$P") * 1000000 / $(field acked "$P")") us  (over $(field elapsed_s "$P") s)"
+	row "  server CPU per message" "$(calc "$(field server_cpu_s "$P") * 1000000 / $(field acked "$P")" %.1f) us  (over $(field elapsed_s "$P") s)"
 	row "server log warnings/errors" "$WARNINGS"
+	row "other processes' CPU, idle second before" "$BUSY_BEFORE % of $(nproc) CPUs"
+	row "  during full / resumed / publish runs" "$(other_pct "$F") / $(other_pct "$R") / $(other_pct "$P") % of $(nproc) CPUs"
 	echo
 	echo "server close reasons (from its log):"
 	sed -n 's/.*: closed: //p' "$T/serve.log" | sort | uniq -c | sort -rn | sed 's/^/  /'

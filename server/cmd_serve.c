@@ -23,6 +23,8 @@ static const char usage[] =
 	"  --max-queued N            QoS 1 messages kept for an offline session (default 1000)\n"
 	"  --handshake-timeout MS    (default 10000)\n"
 	"  --connect-timeout MS      after the handshake, for CONNECT (default 10000)\n"
+	"  --handshake-threads N     threads for TLS handshakes; 0 = on the event loop\n"
+	"                            (default: one per core beyond the first, at most 8)\n"
 	"  An empty or missing DIR is initialised first (see hearth init --help).\n";
 
 struct size_opt {
@@ -44,6 +46,7 @@ int cmd_serve(int argc, char **argv)
 		{ "max-queued", required_argument, NULL, 5 },
 		{ "handshake-timeout", required_argument, NULL, 6 },
 		{ "connect-timeout", required_argument, NULL, 7 },
+		{ "handshake-threads", required_argument, NULL, 8 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -92,6 +95,11 @@ int cmd_serve(int argc, char **argv)
 				cfg.lim.handshake_timeout_ms = v;
 			else
 				cfg.lim.connect_timeout_ms = v;
+			break;
+		case 8:
+			if (cli_parse_uint(optarg, 0, 64, &v) != 0)
+				return cli_usage("serve", usage, "--handshake-threads must be 0..64");
+			cfg.lim.handshake_threads = (int)v;
 			break;
 		case 'h':
 			fputs(usage, stdout);

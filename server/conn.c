@@ -46,11 +46,11 @@ static void set_events(struct conn *c, uint32_t events)
 		c->events = events;
 }
 
-enum herr conn_new(struct conn_env *env, int fd, const char *addr, uint64_t now_ms, struct conn **out)
+static enum herr conn_alloc(struct conn_env *env, int fd, struct tls_conn *tls, const char *addr,
+			    enum conn_state state, struct conn **out)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct conn *c;
-	enum herr rc;
 
 	*out = NULL;
 	c = calloc(1, sizeof(*c));
@@ -58,17 +58,11 @@ enum herr conn_new(struct conn_env *env, int fd, const char *addr, uint64_t now_
 		return HERR_NOMEM;
 	c->env = env;
 	c->fd = fd;
+	c->tls = tls;
+	c->state = state;
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
-	c->state = CONN_HANDSHAKE;
-	c->deadline = now_ms + env->lim->handshake_timeout_ms;
-	rc = tls_conn_new(env->tls, fd, &c->tls);
-	if (rc != HERR_OK) {
-		free(c);
-		return rc;
-	}
 	ev.data.ptr = c;
 	if (epoll_ctl(env->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-		tls_conn_free(c->tls);
 		free(c);
 		return HERR_IO;
 	}
@@ -76,6 +70,50 @@ enum herr conn_new(struct conn_env *env, int fd, const char *addr, uint64_t now_
 	env->count++;
 	*out = c;
 	return HERR_OK;
+}
+
+enum herr conn_new(struct conn_env *env, int fd, const char *addr, uint64_t now_ms, struct conn **out)
+{
+	struct tls_conn *tls = NULL;
+	enum herr rc;
+
+	*out = NULL;
+	rc = tls_conn_new(env->tls, fd, &tls);
+	if (rc != HERR_OK)
+		return rc;
+	rc = conn_alloc(env, fd, tls, addr, CONN_HANDSHAKE, out);
+	if (rc != HERR_OK) {
+		tls_conn_free(tls);
+		return rc;
+	}
+	(*out)->deadline = now_ms + env->lim->handshake_timeout_ms;
+	return HERR_OK;
+}
+
+static void read_input(struct conn *c, uint64_t now_ms);
+
+/* The handshake is done and the device admitted: wait for its CONNECT. */
+static void admitted(struct conn *c, uint64_t now_ms)
+{
+	memcpy(c->id, tls_conn_peer(c->tls)->id, sizeof(c->id));
+	c->env->stats->handshakes++;
+	if (tls_conn_resumed(c->tls))
+		c->env->stats->resumed++;
+	c->state = CONN_WAIT_CONNECT;
+	c->deadline = now_ms + c->env->lim->connect_timeout_ms;
+	set_events(c, EPOLLIN);
+	/* Application data may have arrived with the last handshake flight. */
+	read_input(c, now_ms);
+}
+
+enum herr conn_adopt(struct conn_env *env, int fd, struct tls_conn *tls, const char *addr,
+		     uint64_t now_ms, struct conn **out)
+{
+	enum herr rc = conn_alloc(env, fd, tls, addr, CONN_HANDSHAKE, out);
+
+	if (rc == HERR_OK)
+		admitted(*out, now_ms);
+	return rc;
 }
 
 void conn_free(struct conn *c)
@@ -473,7 +511,6 @@ static void read_input(struct conn *c, uint64_t now_ms)
 
 static void handshake(struct conn *c, uint64_t now_ms)
 {
-	const struct tls_peer *peer;
 	enum tls_io io = tls_conn_handshake(c->tls);
 
 	if (io == TLS_WANT_READ) {
@@ -489,16 +526,7 @@ static void handshake(struct conn *c, uint64_t now_ms)
 		conn_close(c, tls_conn_error(c->tls));
 		return;
 	}
-	peer = tls_conn_peer(c->tls);
-	memcpy(c->id, peer->id, sizeof(c->id));
-	c->env->stats->handshakes++;
-	if (tls_conn_resumed(c->tls))
-		c->env->stats->resumed++;
-	c->state = CONN_WAIT_CONNECT;
-	c->deadline = now_ms + c->env->lim->connect_timeout_ms;
-	set_events(c, EPOLLIN);
-	/* Application data may have arrived with the last handshake flight. */
-	read_input(c, now_ms);
+	admitted(c, now_ms);
 }
 
 void conn_on_event(struct conn *c, uint32_t events, uint64_t now_ms)

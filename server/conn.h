@@ -21,6 +21,7 @@ struct endpoint_limits {
 	size_t max_output;            /* bytes waiting to be sent to one connection */
 	unsigned handshake_timeout_ms;
 	unsigned connect_timeout_ms;  /* from the end of the handshake to CONNECT */
+	int handshake_threads;        /* 0: handshakes on the event loop; -1: one per spare core */
 };
 
 /* Why connections were refused or closed, counted (and exported as metrics later). */
@@ -43,7 +44,11 @@ struct conn_env {
 	size_t count;
 };
 
+/* A new socket whose TLS handshake this connection will drive itself, on the event loop. */
 enum herr conn_new(struct conn_env *env, int fd, const char *addr, uint64_t now_ms, struct conn **out);
+/* A socket whose handshake a handshake thread completed (and whose device was admitted). */
+enum herr conn_adopt(struct conn_env *env, int fd, struct tls_conn *tls, const char *addr,
+		     uint64_t now_ms, struct conn **out);
 /* epoll reported events for c. */
 void conn_on_event(struct conn *c, uint32_t events, uint64_t now_ms);
 /* Periodic: enforce the handshake, CONNECT and keepalive deadlines. */

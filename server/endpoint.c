@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "server/broker.h"
+#include "server/handshake.h"
 #include "server/pki.h"
 #include "server/tls.h"
 
@@ -38,6 +39,7 @@ struct endpoint {
 	int64_t revocations_since;
 	uint64_t last_full_log;
 	struct stat cert_st;     /* of the endpoint certificate file the TLS server was built from */
+	struct hs_pool *pool;    /* handshake threads; NULL when handshakes run on the loop */
 };
 
 static uint64_t now_ms(void)
@@ -60,6 +62,7 @@ void endpoint_default_config(struct endpoint_config *cfg)
 	cfg->lim.max_output = 4 * 1024 * 1024;
 	cfg->lim.handshake_timeout_ms = 10000;
 	cfg->lim.connect_timeout_ms = 10000;
+	cfg->lim.handshake_threads = -1;
 }
 
 /* Admit a device whose certificate is recorded, valid, and whose device is active: asked at the
@@ -162,7 +165,7 @@ static void accept_all(struct endpoint *ep, uint64_t now)
 				log_warn("accept: %s", strerror(errno));
 			return;
 		}
-		if (ep->env.count >= ep->cfg->lim.max_connections) {
+		if (ep->env.count + (ep->pool ? hs_pool_pending(ep->pool) : 0) >= ep->cfg->lim.max_connections) {
 			ep->stats.refused_connections++;
 			if (now - ep->last_full_log > 10000) {
 				log_warn("connection limit (%zu) reached; refusing new connections",
@@ -174,11 +177,41 @@ static void accept_all(struct endpoint *ep, uint64_t now)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		peer_name(&ss, sl, addr, sizeof(addr));
+		ep->stats.accepted++;
+		if (ep->pool) {
+			(void)hs_pool_submit(ep->pool, fd, addr); /* it owns fd now, even on failure */
+			continue;
+		}
 		if (conn_new(&ep->env, fd, addr, now, &c) != HERR_OK) {
 			close(fd);
 			continue;
 		}
-		ep->stats.accepted++;
+		conn_link(&ep->conns, c);
+	}
+}
+
+/* Connections whose handshake a handshake thread finished: admitted ones join the loop. */
+static void collect_handshakes(struct endpoint *ep, uint64_t now)
+{
+	struct hs_result r[64];
+	size_t i, n = hs_pool_collect(ep->pool, r, 64);
+
+	for (i = 0; i < n; i++) {
+		struct conn *c = NULL;
+
+		if (!r[i].tls) {
+			if (r[i].timed_out)
+				ep->stats.closed_timeout++;
+			else
+				ep->stats.refused_handshake++;
+			log_info("%s: closed: %s", r[i].addr, r[i].error);
+			continue;
+		}
+		if (conn_adopt(&ep->env, r[i].fd, r[i].tls, r[i].addr, now, &c) != HERR_OK) {
+			close(r[i].fd);
+			tls_conn_free(r[i].tls);
+			continue;
+		}
 		conn_link(&ep->conns, c);
 	}
 }
@@ -239,6 +272,8 @@ static enum herr load_tls(struct endpoint *ep)
 	}
 	ep->env.tls = srv;
 	ep->cert_st = st;
+	if (ep->pool)
+		hs_pool_reload(ep->pool, srv);
 	return HERR_OK;
 }
 
@@ -263,6 +298,37 @@ static void check_certificate(struct endpoint *ep)
 		if (load_tls(ep) != HERR_OK)
 			log_err("the new endpoint certificate could not be loaded; keeping the old one");
 	}
+}
+
+static enum herr start_handshake_threads(struct endpoint *ep)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ep->pool };
+	struct hs_config hc = { .identity = identity_check, .timeout_ms = ep->cfg->lim.handshake_timeout_ms,
+				.tickets_from = ep->env.tls };
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int n = ep->cfg->lim.handshake_threads;
+	enum herr rc;
+
+	/* Default: the loop keeps one core, handshakes get the others (at most 8). */
+	if (n < 0)
+		n = cores > 1 ? (int)(cores - 1 < 8 ? cores - 1 : 8) : 0;
+	if (n == 0) {
+		log_info("TLS handshakes run on the event loop");
+		return HERR_OK;
+	}
+	hc.threads = (unsigned)n;
+	if ((rc = datadir_file(ep->dd, DATADIR_ENDPOINT_CERT, hc.chain, sizeof(hc.chain))) != HERR_OK ||
+	    (rc = datadir_file(ep->dd, DATADIR_ENDPOINT_KEY, hc.key, sizeof(hc.key))) != HERR_OK ||
+	    (rc = datadir_file(ep->dd, DATADIR_ISSUING_CERT, hc.ca, sizeof(hc.ca))) != HERR_OK ||
+	    (rc = datadir_file(ep->dd, DATADIR_DB, hc.db, sizeof(hc.db))) != HERR_OK)
+		return rc;
+	rc = hs_pool_new(&hc, &ep->pool);
+	if (rc != HERR_OK)
+		return rc;
+	if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, hs_pool_fd(ep->pool), &ev) != 0)
+		return HERR_IO;
+	log_info("TLS handshakes run on %d thread%s", n, n == 1 ? "" : "s");
+	return HERR_OK;
 }
 
 static enum herr setup(struct endpoint *ep)
@@ -312,7 +378,7 @@ static enum herr setup(struct endpoint *ep)
 	if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, ep->sigfd, &ev) != 0)
 		return HERR_IO;
 	ep->revocations_since = (int64_t)time(NULL) - 3;
-	return HERR_OK;
+	return start_handshake_threads(ep);
 }
 
 /* 1 when a stop signal arrived. */
@@ -354,6 +420,8 @@ static void loop(struct endpoint *ep)
 				accept_all(ep, now);
 			else if (p == &ep->sigfd)
 				stop |= on_signal(ep);
+			else if (p == &ep->pool)
+				collect_handshakes(ep, now);
 			else
 				conn_on_event(p, events[i].events, now);
 		}
@@ -393,6 +461,7 @@ enum herr endpoint_run(struct datadir *dd, const struct endpoint_config *cfg)
 	rc = setup(&ep);
 	if (rc == HERR_OK)
 		loop(&ep);
+	hs_pool_free(ep.pool);
 	for (c = ep.conns; c; c = conn_next(c))
 		conn_close(c, "server shutting down");
 	reap(&ep);

@@ -199,7 +199,7 @@ int mqtt_topic_valid_filter(const uint8_t *f, size_t len)
 	for (i = 0; i < len; i++) {
 		if (f[i] != '+' && f[i] != '#')
 			continue;
-		/* A wildcard fills its level on its own; '#' also ends the filter (3.1.1 §4.7.1). */
+		/* A wildcard fills its level alone; '#' also ends the filter (3.1.1 §4.7.1). */
 		if (i > 0 && f[i - 1] != '/')
 			return 0;
 		if (f[i] == '+' && i + 1 < len && f[i + 1] != '/')
@@ -435,16 +435,14 @@ static int flags_ok(unsigned type, uint8_t flags)
 	}
 }
 
-enum herr mqtt_parse(const uint8_t *pkt, size_t len, struct mqtt_packet *out, const char **why)
+static enum herr parse_packet(const uint8_t *pkt, size_t len, struct mqtt_packet *out,
+			      const char **why)
 {
 	struct reader r;
 	unsigned type;
 	uint32_t rl;
 	size_t n;
 
-	memset(out, 0, sizeof(*out));
-	if (why)
-		*why = NULL;
 	if (len < 2 || varint_decode(pkt + 1, len - 1, &rl, &n) != 1)
 		return refuse(why, "incomplete or overlong fixed header");
 	if ((size_t)rl != len - 1 - n)
@@ -489,6 +487,20 @@ enum herr mqtt_parse(const uint8_t *pkt, size_t len, struct mqtt_packet *out, co
 		return HERR_OK;
 	}
 	return refuse(why, "reserved packet type");
+}
+
+enum herr mqtt_parse(const uint8_t *pkt, size_t len, struct mqtt_packet *out, const char **why)
+{
+	enum herr rc;
+
+	memset(out, 0, sizeof(*out));
+	if (why)
+		*why = NULL;
+	rc = parse_packet(pkt, len, out, why);
+	/* A refused packet leaves nothing half-parsed behind for a careless caller to use. */
+	if (rc != HERR_OK)
+		memset(out, 0, sizeof(*out));
+	return rc;
 }
 
 /* Writes the fixed header for a remaining length of rl; 0 if the whole packet does not fit. */
@@ -590,8 +602,8 @@ size_t mqtt_publish_size(size_t topic_len, size_t payload_len, uint8_t qos)
 }
 
 size_t mqtt_write_publish(uint8_t *out, size_t size, const uint8_t *topic, size_t topic_len,
-			  const uint8_t *payload, size_t payload_len, uint8_t qos, int retain, int dup,
-			  uint16_t packet_id)
+			  const uint8_t *payload, size_t payload_len, uint8_t qos, int retain,
+			  int dup, uint16_t packet_id)
 {
 	size_t rl, off;
 	uint8_t first;
@@ -612,7 +624,7 @@ size_t mqtt_write_publish(uint8_t *out, size_t size, const uint8_t *topic, size_
 		put_u16(out + off, packet_id);
 		off += 2;
 	}
-	/* memcpy with a NULL source is undefined even for 0 bytes, and an empty payload may be NULL. */
+	/* memcpy from NULL is undefined even for 0 bytes, and an empty payload may be NULL. */
 	if (payload_len > 0)
 		memcpy(out + off, payload, payload_len);
 	return off + payload_len;

@@ -45,6 +45,7 @@ struct tls_conn {
 	struct tls_server *srv;
 	mbedtls_ssl_context ssl;
 	int fd;
+	void *identity_ctx;    /* for the identity callback; the server's unless set per connection */
 	int verified;          /* the certificate was verified in this handshake (not resumed) */
 	int admitted;
 	size_t write_pending;  /* length of a write mbedTLS answered WANT_WRITE to */
@@ -60,9 +61,10 @@ static const int ciphersuites[] = {
 	0
 };
 
+/* Reference counts are atomic: handshake threads create connections, the event loop frees them. */
 static void tickets_unref(struct tickets *t)
 {
-	if (t && --t->refs == 0) {
+	if (t && __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) == 0) {
 		mbedtls_ssl_ticket_free(&t->ctx);
 		free(t);
 	}
@@ -150,7 +152,7 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 		return 0;
 	}
 	/* Checked here too, not only after the handshake, so a refused device gets a TLS alert. */
-	const char *refusal = c->srv->identity(c->srv->identity_ctx, &c->peer);
+	const char *refusal = c->srv->identity(c->identity_ctx, &c->peer);
 
 	if (refusal) {
 		*flags |= MBEDTLS_X509_BADCERT_REVOKED;
@@ -223,12 +225,12 @@ fail:
 
 void tls_server_ref(struct tls_server *srv)
 {
-	srv->refs++;
+	__atomic_add_fetch(&srv->refs, 1, __ATOMIC_RELAXED);
 }
 
 void tls_server_unref(struct tls_server *srv)
 {
-	if (!srv || --srv->refs > 0)
+	if (!srv || __atomic_sub_fetch(&srv->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	mbedtls_ssl_config_free(&srv->conf);
 	mbedtls_x509_crt_free(&srv->own_chain);
@@ -244,7 +246,7 @@ void tls_server_share_tickets(struct tls_server *from, struct tls_server *to)
 		return;
 	tickets_unref(to->tickets);
 	to->tickets = from->tickets;
-	to->tickets->refs++;
+	__atomic_add_fetch(&to->tickets->refs, 1, __ATOMIC_RELAXED);
 	mbedtls_ssl_conf_session_tickets_cb(&to->conf, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse,
 					    &to->tickets->ctx);
 }
@@ -292,6 +294,7 @@ enum herr tls_conn_new(struct tls_server *srv, int fd, struct tls_conn **out)
 	c->srv = srv;
 	tls_server_ref(srv);
 	c->fd = fd;
+	c->identity_ctx = srv->identity_ctx;
 	mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
 	mbedtls_ssl_set_verify(&c->ssl, verify_cb, c);
 	*out = c;
@@ -351,7 +354,7 @@ enum tls_io tls_conn_handshake(struct tls_conn *c)
 		snprintf(c->error, sizeof(c->error), "no usable client certificate in the session");
 		return TLS_FAILED;
 	}
-	refusal = c->srv->identity(c->srv->identity_ctx, &c->peer);
+	refusal = c->srv->identity(c->identity_ctx, &c->peer);
 	if (refusal) {
 		snprintf(c->error, sizeof(c->error), "device '%s' refused%s: %s", c->peer.id,
 			 c->verified ? "" : " on resumption", refusal);
@@ -359,6 +362,11 @@ enum tls_io tls_conn_handshake(struct tls_conn *c)
 	}
 	c->admitted = 1;
 	return TLS_OK;
+}
+
+void tls_conn_set_identity_ctx(struct tls_conn *c, void *ctx)
+{
+	c->identity_ctx = ctx;
 }
 
 const struct tls_peer *tls_conn_peer(const struct tls_conn *c)

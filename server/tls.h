@@ -27,7 +27,8 @@ typedef const char *(*tls_identity_fn)(void *ctx, const struct tls_peer *peer);
 /* Load endpoint_chain (leaf + issuing, PEM), endpoint_key and trust only client_ca (PEM). */
 enum herr tls_server_new(const char *endpoint_chain, const char *endpoint_key, const char *client_ca,
 			 tls_identity_fn identity, void *identity_ctx, struct tls_server **out);
-/* Connections hold a reference, so a replaced server (new certificate) lives until its last
+/* Connections hold a reference (atomic: they may be made and freed on different threads), so a
+ * replaced server (new certificate) lives until its last
  * connection closes while new handshakes use its successor. */
 void tls_server_ref(struct tls_server *srv);
 void tls_server_unref(struct tls_server *srv);
@@ -43,6 +44,9 @@ enum tls_io {
 };
 
 enum herr tls_conn_new(struct tls_server *srv, int fd, struct tls_conn **out);
+/* The identity callback's context for this connection (a handshake thread passes its own store
+ * handle); by default the server's. */
+void tls_conn_set_identity_ctx(struct tls_conn *c, void *ctx);
 void tls_conn_free(struct tls_conn *c);
 
 /* Advance the handshake. TLS_OK once it is complete and the peer was admitted. */

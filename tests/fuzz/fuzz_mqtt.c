@@ -100,7 +100,8 @@ static void check_replies(const uint8_t *pkt, size_t len, const struct mqtt_pack
 			abort();
 		break;
 	case MQTT_CONNACK:
-		n = mqtt_write_connack(buf, sizeof(buf), p->u.connack.session_present, p->u.connack.rc);
+		n = mqtt_write_connack(buf, sizeof(buf), p->u.connack.session_present,
+				       p->u.connack.rc);
 		if (n != 4 || (len == 4 && memcmp(buf, pkt, 4) != 0))
 			abort();
 		break;
@@ -111,7 +112,8 @@ static void check_replies(const uint8_t *pkt, size_t len, const struct mqtt_pack
 		break;
 	case MQTT_SUBSCRIBE:
 		for (i = 0; i < p->u.subscribe.count; i++)
-			codes[i] = p->u.subscribe.valid[i] ? p->u.subscribe.qos[i] : MQTT_SUBACK_FAILURE;
+			codes[i] = p->u.subscribe.valid[i] ? p->u.subscribe.qos[i] :
+							     MQTT_SUBACK_FAILURE;
 		n = mqtt_write_suback(buf, sizeof(buf), p->u.subscribe.packet_id, codes,
 				      p->u.subscribe.count);
 		if (n != 4 + p->u.subscribe.count ||
@@ -126,6 +128,7 @@ static void check_replies(const uint8_t *pkt, size_t len, const struct mqtt_pack
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const struct mqtt_packet zero;
 	struct mqtt_str last_topic = { NULL, 0 };
 	struct mqtt_packet pkt;
 	size_t off = 0, total;
@@ -144,6 +147,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc == HERR_OK && why != NULL)
 			abort();
 		if (rc != HERR_OK && (rc != HERR_INVALID || why == NULL || why[0] == '\0'))
+			abort();
+		if (rc != HERR_OK && memcmp(&pkt, &zero, sizeof(pkt)) != 0)
 			abort();
 		if (rc == HERR_OK) {
 			check_replies(data + off, total, &pkt);

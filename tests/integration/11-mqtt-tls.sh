@@ -6,7 +6,8 @@ D=$T/data
 O=$T/out
 "$HEARTH" init --data "$D" >/dev/null 2>&1 || { nok "init"; exit 1; }
 make_bad_certs "$D" "$O" >/dev/null 2>&1 || { nok "make_bad_certs"; exit 1; }
-start_hearth "$D" || { nok "hearth serve starts"; exit 1; }
+start_hearth "$D" --handshake-threads 0 || { nok "hearth serve starts"; exit 1; }
+t "handshakes run on the event loop here (the other tests use handshake threads)" grep -q "handshakes run on the event loop" "$HLOG"
 
 t_out "the good certificate connects (control)" "recv CONNACK" raw good connect:good-1 expect:CONNACK:0000
 refused() { # DESC CERTNAME CLIENTID LOGREGEX

@@ -34,12 +34,16 @@ static enum herr parse(const uint8_t *b, size_t n, struct mqtt_packet *p)
 /* Refused, and for the expected reason: a vector refused for some other defect proves nothing. */
 static void refused(const uint8_t *b, size_t n, const char *reason)
 {
+	static const struct mqtt_packet zero;
 	struct mqtt_packet p;
 	const char *why = NULL;
 
+	memset(&p, 0xa5, sizeof(p));
 	ck_assert_int_eq(mqtt_parse(b, n, &p, &why), HERR_INVALID);
 	ck_assert_ptr_nonnull(why);
 	ck_assert_msg(strstr(why, reason) != NULL, "why \"%s\" lacks \"%s\"", why, reason);
+	/* nothing half-parsed is left behind */
+	ck_assert_mem_eq(&p, &zero, sizeof(p));
 }
 
 static void accepted(const uint8_t *b, size_t n, enum mqtt_type type)

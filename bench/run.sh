@@ -4,7 +4,8 @@
 # runs on one machine; nothing here is a test and nothing is asserted about speed.
 #
 # Sizes can be changed from the environment (BENCH_HANDSHAKES, BENCH_CONCURRENCY, BENCH_RESUMED,
-# BENCH_IDLE, BENCH_HOLD, BENCH_PUBLISHERS, BENCH_MESSAGES, BENCH_WINDOW, BENCH_TIMEOUT).
+# BENCH_IDLE, BENCH_HOLD, BENCH_PUBLISHERS, BENCH_MESSAGES, BENCH_WINDOW, BENCH_TIMEOUT), and
+# BENCH_SERVE_ARGS adds options to `hearth serve` (e.g. "--handshake-threads 0").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,6 +55,7 @@ if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ] && taskset -c 1 tr
 fi
 
 server_alive() { [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; }
+server_stopped() { ! kill -0 "$SERVER_PID" 2>/dev/null; }
 
 # wait_until SECONDS CMD...: poll CMD every 0.1 s, bounded.
 wait_until() {
@@ -64,7 +66,7 @@ wait_until() {
 
 # smaps_kib PID FIELD: Rss or Pss of PID in KiB, from /proc/PID/smaps_rollup.
 smaps_kib() { awk -v k="$2:" '$1 == k { print $2; exit }' "/proc/$1/smaps_rollup"; }
-fd_count() { ls "/proc/$1/fd" | wc -l; }
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 # The server has closed every connection of a run once it holds no more descriptors than before.
 fds_back() { [ "$(fd_count "$SERVER_PID")" -le "$FDS0" ]; }
 ready_or_gone() { [ -e "$T/ready" ] || ! kill -0 "$LG_PID" 2>/dev/null; }
@@ -126,7 +128,9 @@ sleep 1
 read -r b1 t1 < <(cpu_jiffies)
 BUSY_BEFORE=$(calc "100 * ($b1 - $b0) / ($t1 - $t0)" %.0f)
 
-"${SERVER_PIN[@]}" "$HEARTH" serve --data "$T/data" --mqtt 127.0.0.1:0 2>"$T/serve.log" &
+# shellcheck disable=SC2086 # BENCH_SERVE_ARGS is a list of options
+"${SERVER_PIN[@]}" "$HEARTH" serve --data "$T/data" --mqtt 127.0.0.1:0 ${BENCH_SERVE_ARGS:-} \
+	2>"$T/serve.log" &
 SERVER_PID=$!
 wait_until 10 grep -q 'MQTT endpoint listening on' "$T/serve.log" || die "the server did not start listening"
 PORT=$(sed -n 's/.*MQTT endpoint listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/serve.log" | head -n 1)
@@ -173,7 +177,7 @@ loadgen publish --publish --clients "$PUBLISHERS" --messages "$MESSAGES" --windo
 
 # Stop it now, by PID, so its shutdown line (with its own counters) is in the log.
 kill "$SERVER_PID"
-wait_until 10 eval '! kill -0 "$SERVER_PID" 2>/dev/null' || die "the server did not stop on SIGTERM"
+wait_until 10 server_stopped || die "the server did not stop on SIGTERM"
 wait "$SERVER_PID" || FAILURES+=("server: exit status $? after SIGTERM")
 SERVER_PID=""
 
@@ -182,8 +186,12 @@ F=$T/full.out R=$T/resumed.out I=$T/idle.out P=$T/publish.out
 EST=$(field established "$I")
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 WARNINGS=$(grep -Ec ' hearth (warn|err|crit)' "$T/serve.log" || true)
+# Which code was measured: the commit, and any uncommitted change to what goes into bin/hearth.
 REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$ROOT" status --porcelain -- server common ca 2>/dev/null)" ]; then REV="$REV (modified)"; fi
+DIRTY=$(git -C "$ROOT" status --porcelain -- server common ca ota schema Makefile 2>/dev/null |
+	awk '{ print $NF }' | tr '\n' ' ')
+[ -z "$DIRTY" ] || REV="$REV + uncommitted changes to ${DIRTY% }"
+SERVER_MODE=$(sed -n 's/.* hearth info: \(TLS handshakes run on .*\)/\1/p' "$T/serve.log" | head -n 1)
 
 row() { printf '%-44s %s\n' "$1" "$2"; }
 # other_pct FILE: CPU that neither the server nor the loadgen used during a timed run, as a share
@@ -193,7 +201,8 @@ other_pct() { calc "100 * $(field other_cpu_s "$1") / ($(field elapsed_s "$1") *
 	echo "hearth benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "machine: $(nproc) CPUs, ${CPU_MODEL:-unknown CPU}, Linux $(uname -r)"
 	echo "hearth $REV; $(openssl version 2>/dev/null | cut -d' ' -f1-2) client;" \
-		"TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256, P-256, client certificates; pinning: $PINNING"
+		"TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256, P-256, client certificates"
+	echo "server: ${BENCH_SERVE_ARGS:-default options}${SERVER_MODE:+, $SERVER_MODE}; pinning: $PINNING"
 	echo
 	row "metric" "value"
 	row "--------------------------------------------" "-----------------------------------"

@@ -10,6 +10,8 @@
 #include "server/mqtt_codec.h"
 
 #define IN_INITIAL 2048
+/* Bytes one connection may read per turn, so a flooding client cannot starve the others. */
+#define READ_BUDGET (64 * 1024)
 /* QoS 2 PUBLISH ids awaiting PUBREL; a client that leaves more hanging is closed. */
 #define MAX_QOS2 16
 
@@ -19,6 +21,8 @@ struct conn {
 	struct conn_env *env;
 	struct conn *prev, *next;
 	struct conn *dead_next;
+	struct conn *ready_next;
+	int on_ready;
 	int fd;
 	struct tls_conn *tls;
 	enum conn_state state;
@@ -118,8 +122,16 @@ enum herr conn_adopt(struct conn_env *env, int fd, struct tls_conn *tls, const c
 
 void conn_free(struct conn *c)
 {
+	struct conn **pp;
+
 	if (!c)
 		return;
+	for (pp = &c->env->ready; c->on_ready && *pp; pp = &(*pp)->ready_next) {
+		if (*pp == c) {
+			*pp = c->ready_next;
+			break;
+		}
+	}
 	epoll_ctl(c->env->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	tls_conn_free(c->tls);
@@ -482,9 +494,36 @@ static int grow_input(struct conn *c)
 	return 0;
 }
 
+struct conn *conn_take_ready(struct conn_env *env)
+{
+	struct conn *list = env->ready, *c;
+
+	env->ready = NULL;
+	for (c = list; c; c = c->ready_next)
+		c->on_ready = 0;
+	return list;
+}
+
+struct conn *conn_ready_next(const struct conn *c)
+{
+	return c->ready_next;
+}
+
 static void read_input(struct conn *c, uint64_t now_ms)
 {
+	size_t budget = READ_BUDGET;
+
 	while (c->state != CONN_DEAD) {
+		if (budget == 0) {
+			/* Come back on the next turn without waiting for the socket: mbedTLS may hold the
+			 * rest already, and then epoll would never say so. */
+			if (!c->on_ready) {
+				c->on_ready = 1;
+				c->ready_next = c->env->ready;
+				c->env->ready = c;
+			}
+			return;
+		}
 		size_t n = 0;
 		enum tls_io io;
 
@@ -495,6 +534,7 @@ static void read_input(struct conn *c, uint64_t now_ms)
 		io = tls_conn_read(c->tls, c->in + c->in_len, c->in_cap - c->in_len, &n);
 		if (io == TLS_OK) {
 			c->in_len += n;
+			budget = n < budget ? budget - n : 0;
 			process_input(c, now_ms);
 			continue;
 		}

@@ -41,6 +41,7 @@ struct conn_env {
 	struct endpoint_stats *stats;
 	int epfd;
 	struct conn *dead;            /* closed connections, freed by the endpoint after each batch */
+	struct conn *ready;           /* connections with input left over after their read budget */
 	size_t count;
 };
 
@@ -51,6 +52,10 @@ enum herr conn_adopt(struct conn_env *env, int fd, struct tls_conn *tls, const c
 		     uint64_t now_ms, struct conn **out);
 /* epoll reported events for c. */
 void conn_on_event(struct conn *c, uint32_t events, uint64_t now_ms);
+/* Take the list of connections that still have input to read (see conn_on_event); the loop
+ * calls conn_on_event(c, EPOLLIN, now) for each before it waits again. */
+struct conn *conn_take_ready(struct conn_env *env);
+struct conn *conn_ready_next(const struct conn *c);
 /* Periodic: enforce the handshake, CONNECT and keepalive deadlines. */
 void conn_on_tick(struct conn *c, uint64_t now_ms);
 /* Close: flush what can be, close_notify, and put c on env->dead. */

@@ -406,12 +406,19 @@ static void loop(struct endpoint *ep)
 	int stop = 0;
 
 	while (!stop) {
-		int i, n = epoll_wait(ep->epfd, events, MAX_EVENTS, TICK_MS);
+		int i, n = epoll_wait(ep->epfd, events, MAX_EVENTS, ep->env.ready ? 0 : TICK_MS);
 		uint64_t now = now_ms();
+		struct conn *ready = conn_take_ready(&ep->env), *r, *next;
 
 		if (n < 0 && errno != EINTR) {
 			log_err("epoll_wait: %s", strerror(errno));
 			break;
+		}
+		/* First those that used up their read budget last turn (next is saved first: the call
+		 * may queue the connection again). */
+		for (r = ready; r; r = next) {
+			next = conn_ready_next(r);
+			conn_on_event(r, EPOLLIN, now);
 		}
 		for (i = 0; i < n; i++) {
 			void *p = events[i].data.ptr;

@@ -417,6 +417,11 @@ enum tls_io tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len, s
 	return io_result(c, ret, "write");
 }
 
+int tls_conn_pending(const struct tls_conn *c)
+{
+	return mbedtls_ssl_get_bytes_avail(&c->ssl) > 0 || mbedtls_ssl_check_pending(&c->ssl);
+}
+
 void tls_conn_shutdown(struct tls_conn *c)
 {
 	(void)mbedtls_ssl_close_notify(&c->ssl);

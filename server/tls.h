@@ -59,6 +59,9 @@ enum tls_io tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t size, size_t 
 /* Encrypt and send; *n bytes were consumed with TLS_OK. After TLS_WANT_WRITE, call again with
  * the same bytes at the start of buf (more may follow). */
 enum tls_io tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len, size_t *n);
+/* 1 if mbedTLS holds received data already (decrypted or a whole record): the socket may not
+ * become readable again for it, so the caller must read without waiting. */
+int tls_conn_pending(const struct tls_conn *c);
 /* Best effort close_notify. */
 void tls_conn_shutdown(struct tls_conn *c);
 /* Why the last TLS_FAILED happened, for the log. */

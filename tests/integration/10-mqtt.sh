@@ -11,6 +11,9 @@ ok "hearth serve listens on port $PORT"
 
 t_out "a QoS 1 publish gets its PUBACK" "received PUBACK" \
 	mosq_pub dev-a -i dev-a -t hearth/v1/dev-a/telemetry -m '{"t":21.5}' -q 1 -d
+head -c 150000 /dev/urandom | base64 -w0 > "$T/big"
+t_out "a 200 KB publish (several read turns) gets its PUBACK" "received PUBACK" \
+	mosq_pub dev-a -i dev-a -t hearth/v1/dev-a/telemetry -f "$T/big" -q 1 -d
 t "a retained status publish is accepted" mosq_pub dev-a -i dev-a -t hearth/v1/dev-a/status -m online -r -q 1
 t_eq "the retained status is delivered when the device subscribes" "hearth/v1/dev-a/status online" \
 	"$(mosq_sub dev-a -i dev-a -t 'hearth/v1/dev-a/#' -C 1 -W 5 -v 2>&1)"

@@ -14,12 +14,16 @@ t_out "a QoS 1 publish gets its PUBACK" "received PUBACK" \
 head -c 150000 /dev/urandom | base64 -w0 > "$T/big"
 t_out "a 200 KB publish (several read turns) gets its PUBACK" "received PUBACK" \
 	mosq_pub dev-a -i dev-a -t hearth/v1/dev-a/telemetry -f "$T/big" -q 1 -d
+payload=$(head -c 75000 /dev/urandom | base64 -w0)
+t_raw "a device subscribed to its own telemetry gets its 100 KB message back" "recv PUBLISH flags=2" \
+	dev-a connect:dev-a::clean expect:CONNACK subscribe:hearth/v1/dev-a/telemetry:1 expect:SUBACK:000101 \
+	publish:hearth/v1/dev-a/telemetry:"$payload":1 expect:PUBLISH expect:PUBACK:0002
 t "a retained status publish is accepted" mosq_pub dev-a -i dev-a -t hearth/v1/dev-a/status -m online -r -q 1
 t_eq "the retained status is delivered when the device subscribes" "hearth/v1/dev-a/status online" \
 	"$(mosq_sub dev-a -i dev-a -t 'hearth/v1/dev-a/#' -C 1 -W 5 -v 2>&1)"
 t_out "it is delivered with the retain flag" "r1" mosq_sub dev-a -i dev-a -t 'hearth/v1/dev-a/status' -C 1 -W 5 -d
-t_out "an empty client id takes the certificate's CN" "recv PUBACK" \
-	raw dev-a connect: expect:CONNACK:0000 publish:hearth%2Fv1%2Fdev-a%2Ftelemetry:x:1 expect:PUBACK:0001
+t_raw "an empty client id takes the certificate's CN" "recv PUBACK" \
+	dev-a connect: expect:CONNACK:0000 publish:hearth%2Fv1%2Fdev-a%2Ftelemetry:x:1 expect:PUBACK:0001
 
 # Messages reach a subscriber of the same device (another connection takes over the identity, so a
 # device's own subscriber and publisher cannot both be connected: the publish goes first, retained).

@@ -28,8 +28,8 @@ closes "a packet before CONNECT" send:c000
 closes "a PUBLISH before CONNECT" send:300800046869212168656c6c6f
 closes "a second CONNECT" $CONNECT expect:CONNACK $CONNECT
 closes "wrong protocol name (MQIsdp)" send:101000064d51497364700302003c00026431
-t_out "wrong protocol level gets CONNACK 1, then the close" "recv CONNACK flags=0 body=0001" \
-	raw d1 send:100f00044d5154540502003c0002643100 expect:CONNACK:0001 expect_close
+t_raw "wrong protocol level gets CONNACK 1, then the close" "recv CONNACK flags=0 body=0001" \
+	d1 send:100f00044d5154540502003c0002643100 expect:CONNACK:0001 expect_close
 closes "reserved bit in the CONNECT flags" send:100f00044d5154540403003c0002643100
 closes "reserved flag bits on PINGREQ" $CONNECT expect:CONNACK send:c100
 closes "reserved flag bits on SUBSCRIBE (not 0010)" $CONNECT expect:CONNACK send:800800010003612f6200
@@ -43,14 +43,14 @@ closes "invalid UTF-8 in a PUBLISH topic" $CONNECT expect:CONNACK publish:hearth
 closes "a lone surrogate in a PUBLISH topic" $CONNECT expect:CONNACK publish:hearth/v1/d1/%ED%A0%80:x
 deep=$(printf 'a/%.0s' $(seq 3000))a
 closes "a topic with 3,000 levels" $CONNECT expect:CONNACK publish:"$deep":x
-t_out "filter a/#/b gets SUBACK 0x80" "recv SUBACK flags=0 body=000180" \
-	raw d1 $CONNECT expect:CONNACK subscribe:hearth/v1/d1/%23/b expect:SUBACK:000180
-t_out "filter a+/b gets SUBACK 0x80" "recv SUBACK flags=0 body=000180" \
-	raw d1 $CONNECT expect:CONNACK subscribe:hearth/v1/d1/a+/b expect:SUBACK:000180
-t_out "an empty filter gets SUBACK 0x80" "recv SUBACK flags=0 body=000180" \
-	raw d1 $CONNECT expect:CONNACK send:82050001000000 expect:SUBACK:000180
-t_out "a deep filter gets SUBACK 0x80" "recv SUBACK flags=0 body=000180" \
-	raw d1 $CONNECT expect:CONNACK subscribe:"hearth/v1/d1/$deep" expect:SUBACK:000180
+t_raw "filter a/#/b gets SUBACK 0x80" "recv SUBACK flags=0 body=000180" \
+	d1 $CONNECT expect:CONNACK subscribe:hearth/v1/d1/%23/b expect:SUBACK:000180
+t_raw "filter a+/b gets SUBACK 0x80" "recv SUBACK flags=0 body=000180" \
+	d1 $CONNECT expect:CONNACK subscribe:hearth/v1/d1/a+/b expect:SUBACK:000180
+t_raw "an empty filter gets SUBACK 0x80" "recv SUBACK flags=0 body=000180" \
+	d1 $CONNECT expect:CONNACK send:82050001000000 expect:SUBACK:000180
+t_raw "a deep filter gets SUBACK 0x80" "recv SUBACK flags=0 body=000180" \
+	d1 $CONNECT expect:CONNACK subscribe:"hearth/v1/d1/$deep" expect:SUBACK:000180
 closes "a client sending CONNACK" $CONNECT expect:CONNACK send:20020000
 closes "a client sending SUBACK" $CONNECT expect:CONNACK send:9003000100
 closes "a client sending PUBREC" $CONNECT expect:CONNACK send:50020001

@@ -12,21 +12,21 @@ TOPIC=$(hex hearth/v1/d1/status)
 
 # A persistent session keeps its subscription; a QoS 1 will published while it is offline is
 # queued for it and delivered when it comes back.
-t_out "a persistent session subscribes at QoS 1" "body=000101" \
-	raw d1 connect:d1:60 expect:CONNACK subscribe:hearth/v1/d1/status:1 expect:SUBACK:000101 disconnect
-t_out "reconnecting finds the session present" "recv CONNACK flags=0 body=0100" \
-	raw d1 connect:d1:60 expect:CONNACK:0100 disconnect
+t_raw "a persistent session subscribes at QoS 1" "body=000101" \
+	d1 connect:d1:60 expect:CONNACK subscribe:hearth/v1/d1/status:1 expect:SUBACK:000101 disconnect
+t_raw "reconnecting finds the session present" "recv CONNACK flags=0 body=0100" \
+	d1 connect:d1:60 expect:CONNACK:0100 disconnect
 # CONNECT with clean session 0 and a QoS 1 will "gone" on its own status topic, then a dropped link.
 t "a connection with a will drops without DISCONNECT" \
 	raw d1 send:1029"00044d51545404"0c003c00026431"0013${TOPIC}0004$(hex gone)" expect:CONNACK:0100
-t_out "the will was queued and arrives on reconnect, at QoS 1" "recv PUBLISH flags=2 body=0013${TOPIC}[0-9a-f]{4}$(hex gone)" \
-	raw d1 connect:d1:60 expect:CONNACK:0100 expect:PUBLISH
-t_out "unacknowledged, it is sent again with DUP" "recv PUBLISH flags=a body=0013${TOPIC}[0-9a-f]{4}$(hex gone)" \
-	raw d1 connect:d1:60 expect:CONNACK:0100 expect:PUBLISH puback:1
+t_raw "the will was queued and arrives on reconnect, at QoS 1" "recv PUBLISH flags=2 body=0013${TOPIC}[0-9a-f]{4}$(hex gone)" \
+	d1 connect:d1:60 expect:CONNACK:0100 expect:PUBLISH
+t_raw "unacknowledged, it is sent again with DUP" "recv PUBLISH flags=a body=0013${TOPIC}[0-9a-f]{4}$(hex gone)" \
+	d1 connect:d1:60 expect:CONNACK:0100 expect:PUBLISH puback:1
 t_fails "once acknowledged it is gone" raw d1 connect:d1:60 expect:CONNACK:0100 expect:PUBLISH
-t_out "a clean session discards it all" "recv CONNACK flags=0 body=0000" raw d1 connect:d1:60:clean expect:CONNACK:0000
-t_out "a will to another device's topic is refused with CONNACK 5" "body=0005" \
-	raw d1 send:1029"00044d51545404"0c003c00026431"0013$(hex hearth/v1/d2/status)0004$(hex gone)" expect:CONNACK:0005
+t_raw "a clean session discards it all" "recv CONNACK flags=0 body=0000" d1 connect:d1:60:clean expect:CONNACK:0000
+t_raw "a will to another device's topic is refused with CONNACK 5" "body=0005" \
+	d1 send:1029"00044d51545404"0c003c00026431"0013$(hex hearth/v1/d2/status)0004$(hex gone)" expect:CONNACK:0005
 
 # Renewal: `hearth ca renew-endpoint` replaces the certificate; the running server serves the new
 # one to new handshakes while a live connection carries on.

@@ -99,3 +99,14 @@ raw() {
 # mosq_pub ID ARGS... / mosq_sub ID ARGS...: the mosquitto clients as device ID.
 mosq_pub() { local id=$1; shift; timeout 20 mosquitto_pub -h 127.0.0.1 -p "$PORT" --cafile "$O/ca.pem" --cert "$O/$id.crt" --key "$O/$id.key" "$@"; }
 mosq_sub() { local id=$1; shift; timeout 20 mosquitto_sub -h 127.0.0.1 -p "$PORT" --cafile "$O/ca.pem" --cert "$O/$id.crt" --key "$O/$id.key" "$@"; }
+
+# t_raw DESC REGEX ID STEP...: mqtt_raw as device ID must hold every expect (exit 0) and print
+# something matching REGEX.
+t_raw() {
+	local d=$1 re=$2; shift 2
+	raw "$@" >"$T/.out" 2>&1; local rc=$?
+	if [ $rc -ne 0 ]; then nok "$d (mqtt_raw exit $rc)"
+	elif sanitized; then nok "$d (sanitizer report)"
+	elif grep -Eq -- "$re" "$T/.out"; then ok "$d"
+	else nok "$d (no /$re/)"; fi
+}

@@ -33,6 +33,8 @@ sc() { timeout 10 openssl s_client -connect 127.0.0.1:"$PORT" -CAfile "$O/ca.pem
 	-cert "$O/good.crt" -key "$O/good.key" "$@" </dev/null 2>&1; }
 t_out "TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256 works" "Cipher is ECDHE-ECDSA-AES128-GCM-SHA256" \
 	sc -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256
+t_out "the key exchange is on P-256 (not the costlier P-521 a client also offers)" "Server Temp Key: ECDH, prime256v1" \
+	sc -tls1_2
 t_out "the endpoint certificate verifies for 127.0.0.1" "Verify return code: 0 \(ok\)" sc -tls1_2 -verify_ip 127.0.0.1
 t_fails "TLS 1.1 is refused" sc -tls1_1
 t_fails "a CBC suite is refused" sc -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA256

@@ -25,7 +25,7 @@ CA_SRC     = ca/key.c ca/cert.c ca/csr.c ca/crl.c ca/der.c
 SERVER_SRC = server/store.c server/store_sqlite.c server/datadir.c server/pki.c server/cli.c \
              server/cmd_init.c server/cmd_serve.c server/cmd_device.c server/cmd_ca.c \
              server/mqtt_codec.c server/acl.c server/tls.c server/broker.c server/conn.c \
-             server/endpoint.c server/handshake.c
+             server/endpoint.c server/handshake.c server/config.c server/cmd_config.c
 LIB_SRC    = $(COMMON_SRC) $(CA_SRC) $(SERVER_SRC)
 LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o
 MAIN_OBJ   = $(O)/server/main.o
@@ -107,7 +107,7 @@ asan:
 # sanitizers. They link only what a parser needs.
 FUZZ_CC ?= clang
 FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_DEPS = $(COMMON_SRC) $(CA_SRC) server/mqtt_codec.c
+FUZZ_DEPS = $(COMMON_SRC) $(CA_SRC) server/mqtt_codec.c server/config.c
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

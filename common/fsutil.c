@@ -213,6 +213,11 @@ int fs_exists(const char *path)
 
 int fs_dir_is_empty(const char *path)
 {
+	return fs_dir_is_empty_but(path, NULL);
+}
+
+int fs_dir_is_empty_but(const char *path, const char *except)
+{
 	struct dirent *de;
 	int empty = 1;
 	DIR *d;
@@ -221,7 +226,8 @@ int fs_dir_is_empty(const char *path)
 	if (!d)
 		return -1;
 	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    !(except && strcmp(de->d_name, except) == 0)) {
 			empty = 0;
 			break;
 		}

@@ -31,6 +31,8 @@ int fs_exists(const char *path);
 
 /* 1 if path is a directory with no entries, 0 if it has some, -1 if it cannot be read. */
 int fs_dir_is_empty(const char *path);
+/* The same, not counting an entry named except (may be NULL). */
+int fs_dir_is_empty_but(const char *path, const char *except);
 
 /* snprintf into buf, HERR_TOOBIG if it did not fit. */
 enum herr fs_path(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

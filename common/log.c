@@ -4,11 +4,12 @@
 #include <stdio.h>
 #include <time.h>
 
-static enum log_level max_level = LOG_LEVEL_INFO;
+/* Atomic: set by the event loop on SIGHUP, read by every thread. */
+static int max_level = LOG_LEVEL_INFO;
 
 void log_set_level(enum log_level level)
 {
-	max_level = level;
+	__atomic_store_n(&max_level, (int)level, __ATOMIC_RELAXED);
 }
 
 void log_msg(enum log_level level, const char *func, const char *fmt, ...)
@@ -19,7 +20,7 @@ void log_msg(enum log_level level, const char *func, const char *fmt, ...)
 	time_t now;
 	va_list ap;
 
-	if (level > max_level)
+	if ((int)level > __atomic_load_n(&max_level, __ATOMIC_RELAXED))
 		return;
 	now = time(NULL);
 	if (gmtime_r(&now, &tm))

@@ -389,6 +389,11 @@ void broker_free(struct broker *b)
 	free(b);
 }
 
+void broker_set_limits(struct broker *b, const struct broker_limits *limits)
+{
+	b->lim = *limits;
+}
+
 const struct broker_stats *broker_stats(const struct broker *b)
 {
 	return &b->stats;

@@ -18,6 +18,9 @@
 struct broker;
 struct broker_session;
 
+/* Retained topics per device: a device has few (status, manifests). */
+#define BROKER_MAX_RETAINED 64
+
 struct broker_limits {
 	size_t max_subscriptions;   /* per session */
 	size_t max_inflight;        /* QoS 1 messages sent and not yet acknowledged, per session */
@@ -43,6 +46,8 @@ struct broker_stats {
 enum herr broker_new(const struct broker_limits *limits, const struct broker_sink *sink,
 		     struct store *store, struct broker **out);
 void broker_free(struct broker *b);
+/* New limits (SIGHUP); they apply to the next decision, nothing already held is dropped. */
+void broker_set_limits(struct broker *b, const struct broker_limits *limits);
 const struct broker_stats *broker_stats(const struct broker *b);
 
 /* CONNECT from an admitted device (id = its certificate CN; the codec already parsed c).

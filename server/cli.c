@@ -5,7 +5,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "server/config.h"
 
 const char *cli_data_dir(const char *flag)
 {
@@ -54,4 +57,66 @@ int cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 		return -1;
 	*out = (unsigned)v;
 	return 0;
+}
+
+int cli_parse_settings(const char *cmd, const char *usage, int argc, char **argv,
+		       struct config *cfg, struct cli_args *a)
+{
+	char name[64], err[CONFIG_ERR_MAX];
+	int i;
+
+	a->data = NULL;
+	a->name_count = 0;
+	a->help = 0;
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i], *eq = NULL, *value;
+		size_t len;
+
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			a->help = 1;
+			return CLI_OK;
+		}
+		if (strcmp(arg, "-d") == 0 || strcmp(arg, "-n") == 0 || strcmp(arg, "-m") == 0) {
+			snprintf(name, sizeof(name), "%s", arg[1] == 'd' ? "--data" :
+				 arg[1] == 'n' ? "--name" : "--mqtt");
+		} else if (strncmp(arg, "--", 2) == 0 && arg[2] != '\0') {
+			eq = strchr(arg, '=');
+			len = eq ? (size_t)(eq - arg) : strlen(arg);
+			if (len >= sizeof(name))
+				return cli_usage(cmd, usage, "unknown option '%.64s'", arg);
+			memcpy(name, arg, len);
+			name[len] = '\0';
+		} else if (arg[0] == '-') {
+			return cli_usage(cmd, usage, "unknown option '%s'", arg);
+		} else {
+			return cli_usage(cmd, usage, "unexpected argument '%s'", arg);
+		}
+		value = eq ? eq + 1 : i + 1 < argc ? argv[i + 1] : NULL;
+		if (!eq && value)
+			i++;
+		if (strcmp(name, "--data") == 0 || (strcmp(name, "--name") == 0 && a->names)) {
+			if (!value)
+				return cli_usage(cmd, usage, "%s needs a value", name);
+			if (name[2] == 'd')
+				a->data = value;
+			else if (a->name_count == a->max_names)
+				return cli_usage(cmd, usage, "at most %zu --name options", a->max_names);
+			else
+				a->names[a->name_count++] = value;
+			continue;
+		}
+		/* An unknown flag is named as such even when no value follows it. */
+		switch (cfg ? config_apply_flag(cfg, name, value ? value : "", err, sizeof(err)) :
+			      HERR_NOTFOUND) {
+		case HERR_OK:
+			break;
+		case HERR_NOTFOUND:
+			return cli_usage(cmd, usage, "unknown option '%s'", name);
+		default:
+			if (!value)
+				return cli_usage(cmd, usage, "%s needs a value", name);
+			return cli_usage(cmd, usage, "%s", err);
+		}
+	}
+	return CLI_OK;
 }

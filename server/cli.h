@@ -27,9 +27,26 @@ int cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
 /* Initialise dir (or say it already is); shared by `init` and `serve`. Returns a CLI_ code. */
 int cli_init_datadir(const char *dir, const char *const *names, size_t count, unsigned days);
 
+/* The command line of a command that runs with the settings (serve, config show). */
+struct config;
+struct cli_args {
+	const char *data;          /* --data DIR, or NULL */
+	const char **names;        /* where --name values go; NULL: --name is refused */
+	size_t max_names, name_count;
+	int help;                  /* -h or --help was given */
+};
+
+/* Parse --data DIR, --name NAME (if a->names), -h/--help, and every setting's flag (into cfg if
+ * not NULL, as "--flag VALUE" or "--flag=VALUE"); -d, -n and -m stand for --data, --name and
+ * --mqtt. Returns
+ * CLI_OK, or CLI_USAGE after saying why (cmd and usage as for cli_usage). */
+int cli_parse_settings(const char *cmd, const char *usage, int argc, char **argv,
+		       struct config *cfg, struct cli_args *a);
+
 int cmd_init(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_device(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 
 #endif

@@ -17,7 +17,7 @@
 #define CONFIG_MAX_LINE  4096            /* bytes, without the newline */
 #define CONFIG_MAX_FILE  (64 * 1024)
 #define CONFIG_MAX_VALUE 256             /* a string value, with its NUL */
-#define CONFIG_ERR_MAX   512             /* enough for any message, whatever the input */
+#define CONFIG_ERR_MAX   512             /* any message, whatever the input (a long path is cut) */
 
 /* The settings, in table order. */
 enum config_key {

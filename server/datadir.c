@@ -32,7 +32,7 @@ int datadir_is_initialised(const char *dir)
 		return -1;
 	if (fs_exists(db))
 		return 1;
-	return fs_dir_is_empty(dir) == 1 ? 0 : -1;
+	return fs_dir_is_empty_but(dir, DATADIR_CONFIG) == 1 ? 0 : -1;
 }
 
 /* What one CA certificate of a new directory needs: made, saved, described for the store. */

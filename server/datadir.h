@@ -2,6 +2,7 @@
  * creates a new directory with a fresh CA, and opens an existing one.
  *
  *   DIR/            0700
+ *     hearth.conf   optional settings (config.h)
  *     hearth.db     the store (SQLite, WAL)
  *     keys/         0700; root.key issuing.key endpoint.key manifest.key, each 0600 PEM
  *     certs/        root.crt issuing.crt endpoint.crt (+ issuing), ca.pem (trust bundle for
@@ -17,6 +18,7 @@
 #include "server/store.h"
 
 #define DATADIR_DB            "hearth.db"
+#define DATADIR_CONFIG        "hearth.conf" /* optional; may be there before init (a container volume) */
 #define DATADIR_ROOT_KEY      "keys/root.key"
 #define DATADIR_ISSUING_KEY   "keys/issuing.key"
 #define DATADIR_ENDPOINT_KEY  "keys/endpoint.key"

@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "server/broker.h"
+#include "server/config.h"
 #include "server/handshake.h"
 #include "server/pki.h"
 #include "server/tls.h"
@@ -31,7 +32,8 @@
 
 struct endpoint {
 	struct datadir *dd;
-	const struct endpoint_config *cfg;
+	struct config *conf;               /* what SIGHUP reloads */
+	const struct endpoint_config *cfg; /* &conf->ep */
 	int epfd, lfd, sigfd;
 	struct conn_env env;
 	struct conn *conns;
@@ -352,7 +354,7 @@ static enum herr setup(struct endpoint *ep)
 				.max_subscriptions = ep->cfg->lim.max_subscriptions,
 				.max_inflight = ep->cfg->lim.max_inflight,
 				.max_queued = ep->cfg->lim.max_queued,
-				.max_retained = 64,
+				.max_retained = BROKER_MAX_RETAINED,
 			}, &conn_broker_sink, ep->dd->store, &ep->env.broker);
 	if (rc != HERR_OK)
 		return rc;
@@ -381,6 +383,28 @@ static enum herr setup(struct endpoint *ep)
 	return start_handshake_threads(ep);
 }
 
+/* SIGHUP: the configuration file and environment again (limits change for new checks at once),
+ * and the endpoint certificate. */
+static void reload(struct endpoint *ep)
+{
+	char err[CONFIG_ERR_MAX];
+	uint32_t changed = 0;
+
+	log_info("SIGHUP: reloading the configuration and the endpoint certificate");
+	if (config_reload(ep->conf, ep->dd->path, &changed, err, sizeof(err)) != HERR_OK)
+		log_err("configuration not reloaded; nothing changed: %s", err);
+	else if (changed != 0)
+		broker_set_limits(ep->env.broker, &(struct broker_limits){
+					  .max_subscriptions = ep->cfg->lim.max_subscriptions,
+					  .max_inflight = ep->cfg->lim.max_inflight,
+					  .max_queued = ep->cfg->lim.max_queued,
+					  .max_retained = BROKER_MAX_RETAINED,
+				  });
+	if (ep->pool)
+		hs_pool_set_timeout(ep->pool, ep->cfg->lim.handshake_timeout_ms);
+	check_certificate(ep);
+}
+
 /* 1 when a stop signal arrived. */
 static int on_signal(struct endpoint *ep)
 {
@@ -389,8 +413,7 @@ static int on_signal(struct endpoint *ep)
 
 	while (read(ep->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			log_info("SIGHUP: checking the endpoint certificate");
-			check_certificate(ep);
+			reload(ep);
 			continue;
 		}
 		log_info("signal %u: shutting down", si.ssi_signo);
@@ -453,7 +476,7 @@ static void loop(struct endpoint *ep)
 	}
 }
 
-enum herr endpoint_run(struct datadir *dd, const struct endpoint_config *cfg)
+enum herr endpoint_run(struct datadir *dd, struct config *conf)
 {
 	struct endpoint ep;
 	struct conn *c;
@@ -461,9 +484,10 @@ enum herr endpoint_run(struct datadir *dd, const struct endpoint_config *cfg)
 
 	memset(&ep, 0, sizeof(ep));
 	ep.dd = dd;
-	ep.cfg = cfg;
+	ep.conf = conf;
+	ep.cfg = &conf->ep;
 	ep.epfd = ep.lfd = ep.sigfd = -1;
-	ep.env.lim = &cfg->lim;
+	ep.env.lim = &conf->ep.lim;
 	ep.env.stats = &ep.stats;
 	rc = setup(&ep);
 	if (rc == HERR_OK)

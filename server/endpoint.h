@@ -18,7 +18,10 @@ struct endpoint_config {
 
 void endpoint_default_config(struct endpoint_config *cfg);
 
-/* Serve until SIGINT or SIGTERM (which the caller has blocked). */
-enum herr endpoint_run(struct datadir *dd, const struct endpoint_config *cfg);
+struct config;
+
+/* Serve with cfg->ep until SIGINT or SIGTERM (which the caller has blocked). SIGHUP re-reads the
+ * configuration (config_reload) and the endpoint certificate. */
+enum herr endpoint_run(struct datadir *dd, struct config *cfg);
 
 #endif

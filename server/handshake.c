@@ -335,7 +335,7 @@ enum herr hs_pool_submit(struct hs_pool *p, int fd, const char *addr)
 		return HERR_NOMEM;
 	}
 	j->fd = fd;
-	j->deadline = now_ms() + p->cfg.timeout_ms;
+	j->deadline = now_ms() + __atomic_load_n(&p->cfg.timeout_ms, __ATOMIC_RELAXED);
 	snprintf(j->addr, sizeof(j->addr), "%s", addr);
 	/* Round robin: handshakes cost about the same, so this spreads the load evenly. */
 	w = &p->workers[p->next++ % p->cfg.threads];
@@ -367,6 +367,11 @@ size_t hs_pool_collect(struct hs_pool *p, struct hs_result *out, size_t max)
 	pthread_mutex_unlock(&p->lock);
 	__atomic_sub_fetch(&p->pending, n, __ATOMIC_RELAXED);
 	return n;
+}
+
+void hs_pool_set_timeout(struct hs_pool *p, unsigned timeout_ms)
+{
+	__atomic_store_n(&p->cfg.timeout_ms, timeout_ms, __ATOMIC_RELAXED);
 }
 
 size_t hs_pool_pending(const struct hs_pool *p)

@@ -48,6 +48,8 @@ enum herr hs_pool_submit(struct hs_pool *p, int fd, const char *addr);
 size_t hs_pool_collect(struct hs_pool *p, struct hs_result *out, size_t max);
 /* Handshakes submitted and not yet collected. */
 size_t hs_pool_pending(const struct hs_pool *p);
+/* A new handshake timeout, for handshakes submitted from now on. */
+void hs_pool_set_timeout(struct hs_pool *p, unsigned timeout_ms);
 /* The endpoint certificate changed: workers rebuild their TLS servers before their next accept. */
 void hs_pool_reload(struct hs_pool *p, struct tls_server *tickets_from);
 

@@ -12,8 +12,10 @@ static const char usage[] =
 	"\n"
 	"  init    --data DIR [--name NAME]... [--endpoint-days N]\n"
 	"          create a data directory with a new CA, endpoint certificate and database\n"
-	"  serve   --data DIR [--name NAME]...\n"
+	"  serve   --data DIR [--name NAME]... [--SETTING VALUE]...\n"
 	"          run the daemon (initialises DIR first if it is empty)\n"
+	"  config  check|show|example    validate, show or document the settings of serve\n"
+	"          (DIR/hearth.conf, HEARTH_* variables, flags)\n"
 	"  device  add|revoke|list ...   manage devices and their certificates\n"
 	"  ca      show|crl ...          inspect the CA, write the CRL\n"
 	"  version\n"
@@ -32,6 +34,8 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (strcmp(argv[1], "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "config") == 0)
+		return cmd_config(argc - 1, argv + 1);
 	if (strcmp(argv[1], "device") == 0)
 		return cmd_device(argc - 1, argv + 1);
 	if (strcmp(argv[1], "ca") == 0)

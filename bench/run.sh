@@ -4,7 +4,8 @@
 # runs on one machine; nothing here is a test and nothing is asserted about speed.
 #
 # Sizes can be changed from the environment (BENCH_HANDSHAKES, BENCH_CONCURRENCY, BENCH_RESUMED,
-# BENCH_IDLE, BENCH_HOLD, BENCH_PUBLISHERS, BENCH_MESSAGES, BENCH_WINDOW, BENCH_TIMEOUT), and
+# BENCH_IDLE, BENCH_HOLD, BENCH_PUBLISHERS, BENCH_MESSAGES, BENCH_SUSTAINED, BENCH_WINDOW,
+# BENCH_TIMEOUT, BENCH_BUDGET), and
 # BENCH_SERVE_ARGS adds options to `hearth serve` (e.g. "--handshake-threads 0").
 set -euo pipefail
 
@@ -16,8 +17,12 @@ IDLE=${BENCH_IDLE:-1000}
 HOLD=${BENCH_HOLD:-5}
 PUBLISHERS=${BENCH_PUBLISHERS:-100}
 MESSAGES=${BENCH_MESSAGES:-200}
+# 100 x 200 messages are over in tens of milliseconds here, too short for a steady rate or a CPU
+# time (10 ms ticks): a second, longer run gives those. 0 skips it.
+SUSTAINED=${BENCH_SUSTAINED:-2000}
 WINDOW=${BENCH_WINDOW:-10}
-TIMEOUT=${BENCH_TIMEOUT:-120}   # each loadgen run, and each wait in this script
+TIMEOUT=${BENCH_TIMEOUT:-120}   # at most, for each loadgen run and each wait in this script
+BUDGET=${BENCH_BUDGET:-170}     # seconds for everything: a stalling server cannot make it longer
 RESULTS=$ROOT/bench/results
 OUT=$RESULTS/latest.txt
 
@@ -71,7 +76,9 @@ fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 fds_back() { [ "$(fd_count "$SERVER_PID")" -le "$FDS0" ]; }
 ready_or_gone() { [ -e "$T/ready" ] || ! kill -0 "$LG_PID" 2>/dev/null; }
 # cpu_jiffies: busy and total jiffies of all CPUs since boot, from /proc/stat.
-cpu_jiffies() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
+cpu_jiffies() {
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+}
 
 # field KEY FILE: the value of KEY=VALUE on the loadgen's result line ("?" when missing).
 field() {
@@ -89,15 +96,28 @@ calc() {
 	esac
 }
 
+# time_left: seconds a run may take, what is left of the budget but at most TIMEOUT.
+time_left() {
+	local left=$(( BUDGET - SECONDS ))
+	[ $left -lt "$TIMEOUT" ] || left=$TIMEOUT
+	echo "$left"
+}
+
 # loadgen NAME ARGS...: one pinned loadgen run; its result in $T/NAME.out, its stderr in $T/NAME.err.
 # A failed run is recorded, not fatal: the table says what went wrong and the rest still runs.
 FAILURES=()
 loadgen() {
-	local name=$1 rc=0; shift
+	local name=$1 rc=0 left; shift
 	server_alive || die "the server is gone before '$name'"
+	left=$(time_left)
+	if [ "$left" -lt 5 ]; then
+		FAILURES+=("$name: not run, the ${BUDGET} s budget is spent")
+		: >"$T/$name.out"
+		return 0
+	fi
 	echo "bench: $name ..." >&2
 	"${LOAD_PIN[@]}" "$LOADGEN" --port "$PORT" --certdir "$T/certs" --ids "$T/ids" \
-		--server-pid "$SERVER_PID" --timeout "$TIMEOUT" "$@" >"$T/$name.out" 2>"$T/$name.err" || rc=$?
+		--server-pid "$SERVER_PID" --timeout "$left" "$@" >"$T/$name.out" 2>"$T/$name.err" || rc=$?
 	sed 's/^/  /' "$T/$name.err" >&2
 	if [ $rc -ne 0 ]; then
 		FAILURES+=("$name: loadgen exit $rc: $(grep -m 3 '^loadgen:' "$T/$name.err" | tr '\n' ' ')")
@@ -110,7 +130,8 @@ loadgen() {
 DEVICES=$IDLE
 [ "$PUBLISHERS" -gt "$DEVICES" ] && DEVICES=$PUBLISHERS
 [ "$CONCURRENCY" -gt "$DEVICES" ] && DEVICES=$CONCURRENCY
-"$HEARTH" init --data "$T/data" >/dev/null 2>"$T/init.err" || { cat "$T/init.err" >&2; die "hearth init failed"; }
+"$HEARTH" init --data "$T/data" >/dev/null 2>"$T/init.err" ||
+	{ cat "$T/init.err" >&2; die "hearth init failed"; }
 echo "bench: creating $DEVICES devices ..." >&2
 t0=$(date +%s.%N)
 for i in $(seq -w 1 "$DEVICES"); do
@@ -148,32 +169,47 @@ loadgen resumed --resumed "$RESUMED" --concurrency "$CONCURRENCY"
 # before, which glibc keeps.
 RSS0=$(smaps_kib "$SERVER_PID" Rss) PSS0=$(smaps_kib "$SERVER_PID" Pss) FDS0=$(fd_count "$SERVER_PID")
 HALF=$(( IDLE / 2 ))
-echo "bench: idle ..." >&2
-rm -f "$T/ready"
-"${LOAD_PIN[@]}" "$LOADGEN" --port "$PORT" --certdir "$T/certs" --ids "$T/ids" --server-pid "$SERVER_PID" \
-	--timeout "$TIMEOUT" --idle "$IDLE" --hold "$HOLD" --concurrency "$CONCURRENCY" \
-	--checkpoint "$HALF" --ready-file "$T/ready" >"$T/idle.out" 2>"$T/idle.err" &
-LG_PID=$!
-RSS1="?" PSS1="?" RSSH="?" PSSH="?"
-if wait_until "$TIMEOUT" ready_or_gone && [ -e "$T/ready" ]; then
-	RSSH=$(smaps_kib "$SERVER_PID" Rss) PSSH=$(smaps_kib "$SERVER_PID" Pss)
-	rm -f "$T/ready"
-	if wait_until "$TIMEOUT" ready_or_gone && [ -e "$T/ready" ]; then
-		RSS1=$(smaps_kib "$SERVER_PID" Rss) PSS1=$(smaps_kib "$SERVER_PID" Pss)
+RSS1="?" PSS1="?" RSSH="?" PSSH="?" RSS2="?"
+: >"$T/idle.out"
+run_idle() {
+	local left rc=0
+	left=$(time_left)
+	if [ "$left" -le $(( HOLD + 5 )) ]; then
+		FAILURES+=("idle: not run, the ${BUDGET} s budget is spent")
+		return 0
 	fi
-fi
-rc=0
-wait "$LG_PID" || rc=$?
-LG_PID=""
-sed 's/^/  /' "$T/idle.err" >&2
-[ $rc -eq 0 ] || FAILURES+=("idle: loadgen exit $rc: $(grep -m 3 '^loadgen:' "$T/idle.err" | tr '\n' ' ')")
-server_alive || die "the server died during 'idle'"
-# Closed when the server holds no more descriptors than before; memory is read after that.
-wait_until 10 fds_back || FAILURES+=("idle: server still holds $(( $(fd_count "$SERVER_PID") - FDS0 )) extra descriptors 10 s after the close")
-RSS2=$(smaps_kib "$SERVER_PID" Rss)
+	echo "bench: idle ..." >&2
+	rm -f "$T/ready"
+	"${LOAD_PIN[@]}" "$LOADGEN" --port "$PORT" --certdir "$T/certs" --ids "$T/ids" \
+		--server-pid "$SERVER_PID" --timeout "$left" --idle "$IDLE" --hold "$HOLD" \
+		--concurrency "$CONCURRENCY" --checkpoint "$HALF" --ready-file "$T/ready" \
+		>"$T/idle.out" 2>"$T/idle.err" &
+	LG_PID=$!
+	if wait_until "$left" ready_or_gone && [ -e "$T/ready" ]; then
+		RSSH=$(smaps_kib "$SERVER_PID" Rss) PSSH=$(smaps_kib "$SERVER_PID" Pss)
+		rm -f "$T/ready"
+		if wait_until "$left" ready_or_gone && [ -e "$T/ready" ]; then
+			RSS1=$(smaps_kib "$SERVER_PID" Rss) PSS1=$(smaps_kib "$SERVER_PID" Pss)
+		fi
+	fi
+	wait "$LG_PID" || rc=$?
+	LG_PID=""
+	sed 's/^/  /' "$T/idle.err" >&2
+	[ $rc -eq 0 ] || FAILURES+=("idle: loadgen exit $rc: $(grep -m 3 '^loadgen:' "$T/idle.err" | tr '\n' ' ')")
+	server_alive || die "the server died during 'idle'"
+	# Closed when the server holds no more descriptors than before; memory is read after that.
+	wait_until 10 fds_back ||
+		FAILURES+=("idle: server holds $(( $(fd_count "$SERVER_PID") - FDS0 )) more descriptors 10 s after the close")
+	RSS2=$(smaps_kib "$SERVER_PID" Rss)
+}
+run_idle
 
 loadgen publish --publish --clients "$PUBLISHERS" --messages "$MESSAGES" --window "$WINDOW" \
 	--concurrency "$CONCURRENCY"
+if [ "$SUSTAINED" -gt 0 ]; then
+	loadgen sustained --publish --clients "$PUBLISHERS" --messages "$SUSTAINED" --window "$WINDOW" \
+		--concurrency "$CONCURRENCY"
+fi
 
 # Stop it now, by PID, so its shutdown line (with its own counters) is in the log.
 kill "$SERVER_PID"
@@ -182,7 +218,8 @@ wait "$SERVER_PID" || FAILURES+=("server: exit status $? after SIGTERM")
 SERVER_PID=""
 
 # --- the table -----------------------------------------------------------------------------------
-F=$T/full.out R=$T/resumed.out I=$T/idle.out P=$T/publish.out
+F=$T/full.out R=$T/resumed.out I=$T/idle.out P=$T/publish.out S=$T/sustained.out
+[ -e "$S" ] || : >"$S"
 EST=$(field established "$I")
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 WARNINGS=$(grep -Ec ' hearth (warn|err|crit)' "$T/serve.log" || true)
@@ -195,7 +232,7 @@ SERVER_MODE=$(sed -n 's/.* hearth info: \(TLS handshakes run on .*\)/\1/p' "$T/s
 
 row() { printf '%-44s %s\n' "$1" "$2"; }
 # other_pct FILE: CPU that neither the server nor the loadgen used during a timed run, as a share
-# of the machine (this includes the kernel's interrupt-context network work for our own traffic).
+# of the machine: other processes, and the kernel's softirq network work for our own traffic.
 other_pct() { calc "100 * $(field other_cpu_s "$1") / ($(field elapsed_s "$1") * $(nproc))" %.0f; }
 {
 	echo "hearth benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -223,9 +260,20 @@ other_pct() { calc "100 * $(field other_cpu_s "$1") / ($(field elapsed_s "$1") *
 	row "QoS 1 publish -> PUBACK" "$(field rate "$P") msgs/s  ($PUBLISHERS x $MESSAGES, window $WINDOW, $(field acked "$P") acked, $(field failed "$P") failed)"
 	row "  latency p50 / p99 / max" "$(field p50_ms "$P") / $(field p99_ms "$P") / $(field max_ms "$P") ms"
 	row "  server CPU per message" "$(calc "$(field server_cpu_s "$P") * 1000000 / $(field acked "$P")" %.1f) us  (over $(field elapsed_s "$P") s)"
+	if [ "$SUSTAINED" -gt 0 ]; then
+		row "QoS 1 publish, longer run" "$(field rate "$S") msgs/s  ($PUBLISHERS x $SUSTAINED, window $WINDOW, $(field acked "$S") acked, $(field failed "$S") failed)"
+		row "  latency p50 / p99 / max" "$(field p50_ms "$S") / $(field p99_ms "$S") / $(field max_ms "$S") ms"
+		row "  server CPU per message" "$(calc "$(field server_cpu_s "$S") * 1000000 / $(field acked "$S")" %.1f) us  (over $(field elapsed_s "$S") s)"
+	fi
 	row "server log warnings/errors" "$WARNINGS"
-	row "other processes' CPU, idle second before" "$BUSY_BEFORE % of $(nproc) CPUs"
-	row "  during full / resumed / publish runs" "$(other_pct "$F") / $(other_pct "$R") / $(other_pct "$P") % of $(nproc) CPUs"
+	row "machine busy in the idle second before" "$BUSY_BEFORE % of $(nproc) CPUs (other processes)"
+	row "CPU not server's or loadgen's, in runs" "full $(other_pct "$F"), resumed $(other_pct "$R"), publish $(other_pct "$S") % of $(nproc) CPUs"
+	for v in "$BUSY_BEFORE" "$(other_pct "$F")" "$(other_pct "$R")" "$(other_pct "$S")"; do
+		if [ "$v" != "?" ] && [ "$v" -gt 10 ]; then
+			echo "WARNING: something else used the CPUs during the runs; these numbers are not clean"
+			break
+		fi
+	done
 	echo
 	echo "server close reasons (from its log):"
 	sed -n 's/.*: closed: //p' "$T/serve.log" | sort | uniq -c | sort -rn | sed 's/^/  /'
@@ -237,7 +285,7 @@ other_pct() { calc "100 * $(field other_cpu_s "$1") / ($(field elapsed_s "$1") *
 	fi
 	echo
 	echo "loadgen result lines:"
-	cat "$F" "$R" "$I" "$P" | sed 's/^result /  /'
+	cat "$F" "$R" "$I" "$P" "$S" | sed 's/^result /  /'
 } >"$T/table.txt"
 
 mkdir -p "$RESULTS"

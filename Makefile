@@ -76,6 +76,16 @@ $(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libhearth.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/replay.c $(O)/libhearth.a $(LIBS)
 
+# libFuzzer targets (clang), built once in build/fuzz whatever O is: they carry their own
+# sanitizers. They link only what a parser needs.
+FUZZ_CC ?= clang
+FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_DEPS = $(COMMON_SRC) $(CA_SRC) server/mqtt_codec.c server/config.c
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-o $@ $< $(FUZZ_DEPS) $(MBEDTLS_LIBS)
+
 FUZZ_REPLAY = $(FUZZ_SRC:tests/fuzz/%.c=$(O)/fuzz-replay/%)
 
 # A libmosquitto client for the black-box tests (tests/integration/14-libmosquitto.sh).
@@ -102,16 +112,6 @@ asan:
 		CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 		EXTRA_LDFLAGS="-fsanitize=address,undefined" test
-
-# libFuzzer targets (clang), built once in build/fuzz whatever O is: they carry their own
-# sanitizers. They link only what a parser needs.
-FUZZ_CC ?= clang
-FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_DEPS = $(COMMON_SRC) $(CA_SRC) server/mqtt_codec.c server/config.c
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-o $@ $< $(FUZZ_DEPS) $(MBEDTLS_LIBS)
 
 fuzz: $(FUZZ_BIN)
 	@echo "run: build/fuzz/fuzz_csr -max_total_time=60 tests/fuzz/corpus/csr (a copy: it adds files)"

@@ -55,6 +55,11 @@ struct tls_conn {
 
 /* ECDHE with ECDSA (our endpoint key is P-256) and AEAD only: no CBC, no static RSA, no PSK. */
 static const int ciphersuites[] = {
+#if defined(MBEDTLS_SSL_PROTO_TLS1_3)
+	MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+	MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+	MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+#endif
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
 	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
@@ -63,11 +68,19 @@ static const int ciphersuites[] = {
 
 /* mbedTLS 2.28 prefers the strongest curve the client offers, P-521 for OpenSSL clients, which
  * costs several times P-256 per handshake for no gain over our P-256 keys. */
+#if MBEDTLS_VERSION_NUMBER >= 0x03010000
+static const uint16_t groups[] = {
+	MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+	MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
+	MBEDTLS_SSL_IANA_TLS_GROUP_NONE
+};
+#else
 static const mbedtls_ecp_group_id curves[] = {
 	MBEDTLS_ECP_DP_SECP256R1,
 	MBEDTLS_ECP_DP_CURVE25519,
 	MBEDTLS_ECP_DP_NONE
 };
+#endif
 
 /* Reference counts are atomic: handshake threads create connections, the event loop frees them. */
 static void tickets_unref(struct tickets *t)
@@ -99,7 +112,11 @@ static enum herr load_key(const char *path, mbedtls_pk_context *pk)
 		log_err("%s: %s", path, herr_str(rc));
 		return rc;
 	}
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	ret = mbedtls_pk_parse_key(pk, pem, len + 1, NULL, 0, rng_callback, NULL);
+#else
 	ret = mbedtls_pk_parse_key(pk, pem, len + 1, NULL, 0);
+#endif
 	mbedtls_platform_zeroize(pem, len);
 	free(pem);
 	if (ret != 0)
@@ -199,9 +216,18 @@ enum herr tls_server_new(const char *endpoint_chain, const char *endpoint_key, c
 		goto fail;
 	}
 	mbedtls_ssl_conf_rng(&srv->conf, rng_callback, NULL);
+	/* 2.28 speaks TLS 1.2 only; a 3.x build with TLS 1.3 gets it as well, never less than 1.2. */
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000
+	mbedtls_ssl_conf_min_tls_version(&srv->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
 	mbedtls_ssl_conf_min_version(&srv->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
 	mbedtls_ssl_conf_ciphersuites(&srv->conf, ciphersuites);
+#if MBEDTLS_VERSION_NUMBER >= 0x03010000
+	mbedtls_ssl_conf_groups(&srv->conf, groups);
+#else
 	mbedtls_ssl_conf_curves(&srv->conf, curves);
+#endif
 	mbedtls_ssl_conf_authmode(&srv->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
 	/* The issuing CA is the only trust anchor: a certificate must chain to it, not just to root. */
 	mbedtls_ssl_conf_ca_chain(&srv->conf, &srv->client_ca, NULL);

@@ -9,7 +9,7 @@ PKG_CONFIG ?= pkg-config
 WERROR   ?= -Werror
 
 # mbedTLS 2.28 ships no .pc file in Debian bookworm; everything else is found through pkg-config.
-PKGS      = sqlite3
+PKGS      = sqlite3 jansson
 MBEDTLS_LIBS = -lmbedtls -lmbedx509 -lmbedcrypto
 
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
@@ -23,9 +23,10 @@ LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS)) $(MBEDTLS_LIBS) -lpthread
 COMMON_SRC = common/herr.c common/log.c common/rng.c common/fsutil.c common/strmap.c
 CA_SRC     = ca/key.c ca/cert.c ca/csr.c ca/crl.c ca/der.c
 SERVER_SRC = server/store.c server/store_sqlite.c server/datadir.c server/pki.c server/cli.c \
-             server/cmd_init.c server/cmd_serve.c server/cmd_device.c server/cmd_ca.c \
+             server/cmd_init.c server/cmd_serve.c server/cmd_device.c server/cmd_ca.c server/cmd_model.c \
              server/mqtt_codec.c server/acl.c server/tls.c server/broker.c server/conn.c \
-             server/endpoint.c server/handshake.c server/config.c server/cmd_config.c
+             server/endpoint.c server/handshake.c server/config.c server/cmd_config.c \
+             server/policy.c server/minimize.c server/sensitive.c
 LIB_SRC    = $(COMMON_SRC) $(CA_SRC) $(SERVER_SRC)
 LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o
 MAIN_OBJ   = $(O)/server/main.o
@@ -80,11 +81,12 @@ $(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libhearth.a
 # sanitizers. They link only what a parser needs.
 FUZZ_CC ?= clang
 FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_DEPS = $(COMMON_SRC) $(CA_SRC) server/mqtt_codec.c server/config.c
+FUZZ_DEPS = $(COMMON_SRC) $(CA_SRC) server/mqtt_codec.c server/config.c \
+            server/policy.c server/minimize.c server/sensitive.c
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-o $@ $< $(FUZZ_DEPS) $(MBEDTLS_LIBS)
+		-o $@ $< $(FUZZ_DEPS) $(MBEDTLS_LIBS) $(shell pkg-config --libs jansson)
 
 FUZZ_REPLAY = $(FUZZ_SRC:tests/fuzz/%.c=$(O)/fuzz-replay/%)
 

@@ -17,29 +17,34 @@ static const char usage[] =
 	"  config  check|show|example    validate, show or document the settings of serve\n"
 	"          (DIR/hearth.conf, HEARTH_* variables, flags)\n"
 	"  device  add|revoke|list ...   manage devices and their certificates\n"
-	"  ca      show|crl ...          inspect the CA, write the CRL\n"
+	"  model   set|show|list ...     device models and their minimization policies\n"
+	"  ca      show|crl|renew-endpoint ...   inspect the CA, write the CRL, renew the endpoint\n"
 	"  version\n"
 	"\n"
 	"DIR defaults to $HEARTH_DATA, then " CLI_DEFAULT_DATA ". `hearth COMMAND --help` for more.\n";
 
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{ "init", cmd_init }, { "serve", cmd_serve }, { "config", cmd_config },
+	{ "device", cmd_device }, { "model", cmd_model }, { "ca", cmd_ca },
+};
+
 int main(int argc, char **argv)
 {
+	size_t i;
+
 	/* Everything hearth creates is private unless it says otherwise. */
 	umask(077);
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return CLI_USAGE;
 	}
-	if (strcmp(argv[1], "init") == 0)
-		return cmd_init(argc - 1, argv + 1);
-	if (strcmp(argv[1], "serve") == 0)
-		return cmd_serve(argc - 1, argv + 1);
-	if (strcmp(argv[1], "config") == 0)
-		return cmd_config(argc - 1, argv + 1);
-	if (strcmp(argv[1], "device") == 0)
-		return cmd_device(argc - 1, argv + 1);
-	if (strcmp(argv[1], "ca") == 0)
-		return cmd_ca(argc - 1, argv + 1);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	}
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("hearth %s\n", HEARTH_VERSION);
 		return CLI_OK;

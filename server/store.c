@@ -63,6 +63,21 @@ enum herr store_model_ensure(struct store *st, const char *name, int64_t now)
 	return st->be->model_ensure(st->impl, name, now);
 }
 
+enum herr store_model_set_policy(struct store *st, const char *name, const char *policy, int64_t now)
+{
+	return st->be->model_set_policy(st->impl, name, policy, now);
+}
+
+enum herr store_model_get_policy(struct store *st, const char *name, char **policy)
+{
+	return st->be->model_get_policy(st->impl, name, policy);
+}
+
+enum herr store_model_list(struct store *st, store_model_fn fn, void *ctx)
+{
+	return st->be->model_list(st->impl, fn, ctx);
+}
+
 enum herr store_device_insert(struct store *st, const char *id, const char *model, int64_t now)
 {
 	return st->be->device_insert(st->impl, id, model, now);

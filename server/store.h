@@ -53,6 +53,13 @@ void store_rollback(struct store *st);
 
 /* Create the model if it does not exist yet (a model with no policy keeps nothing). */
 enum herr store_model_ensure(struct store *st, const char *name, int64_t now);
+/* Create the model or replace its policy (a validated policy JSON text). */
+enum herr store_model_set_policy(struct store *st, const char *name, const char *policy, int64_t now);
+/* The model's policy text as a new string (caller frees), NULL if it has none; HERR_NOTFOUND if
+ * there is no such model. */
+enum herr store_model_get_policy(struct store *st, const char *name, char **policy);
+typedef int (*store_model_fn)(void *ctx, const char *name, int has_policy, int64_t devices);
+enum herr store_model_list(struct store *st, store_model_fn fn, void *ctx);
 
 /* HERR_EXISTS if a device with that id was ever added, HERR_INVALID if the model is unknown. */
 enum herr store_device_insert(struct store *st, const char *id, const char *model, int64_t now);

@@ -13,6 +13,9 @@ struct store_backend {
 	enum herr (*commit)(void *impl);
 	void (*rollback)(void *impl);
 	enum herr (*model_ensure)(void *impl, const char *name, int64_t now);
+	enum herr (*model_set_policy)(void *impl, const char *name, const char *policy, int64_t now);
+	enum herr (*model_get_policy)(void *impl, const char *name, char **policy);
+	enum herr (*model_list)(void *impl, store_model_fn fn, void *ctx);
 	enum herr (*device_insert)(void *impl, const char *id, const char *model, int64_t now);
 	enum herr (*device_get)(void *impl, const char *id, struct store_device *out);
 	enum herr (*device_revoke)(void *impl, const char *id, int64_t now, int *certs);

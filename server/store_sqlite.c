@@ -206,6 +206,63 @@ static enum herr sq_model_ensure(void *impl, const char *name, int64_t now)
 		   " ON CONFLICT (name) DO NOTHING", "si", name, now);
 }
 
+static enum herr sq_model_set_policy(void *impl, const char *name, const char *policy, int64_t now)
+{
+	return run(impl, NULL, "INSERT INTO models (name, policy, created_at) VALUES (?, ?, ?)"
+		   " ON CONFLICT (name) DO UPDATE SET policy = excluded.policy", "ssi", name, policy, now);
+}
+
+static enum herr sq_model_get_policy(void *impl, const char *name, char **policy)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	*policy = NULL;
+	rc = prepare(s, &stmt, "SELECT policy FROM models WHERE name = ?", "s", name);
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW) {
+		const unsigned char *v = sqlite3_column_text(stmt, 0);
+
+		if (v) {
+			*policy = strdup((const char *)v);
+			if (!*policy)
+				rc = HERR_NOMEM;
+		}
+	} else if (step == SQLITE_DONE) {
+		rc = HERR_NOTFOUND;
+	} else {
+		rc = sq_fail(__func__, s->db, "model");
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static enum herr sq_model_list(void *impl, store_model_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT m.name, m.policy IS NOT NULL,"
+		     " (SELECT COUNT(*) FROM devices d WHERE d.model = m.name) FROM models m ORDER BY m.name", "");
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (fn(ctx, (const char *)sqlite3_column_text(stmt, 0), sqlite3_column_int(stmt, 1),
+		       sqlite3_column_int64(stmt, 2)) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "models");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
 static enum herr sq_device_insert(void *impl, const char *id, const char *model, int64_t now)
 {
 	return run(impl, NULL, "INSERT INTO devices (id, model, status, created_at)"
@@ -444,6 +501,9 @@ static const struct store_backend sqlite_backend = {
 	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.model_ensure = sq_model_ensure,
+	.model_set_policy = sq_model_set_policy,
+	.model_get_policy = sq_model_get_policy,
+	.model_list = sq_model_list,
 	.device_insert = sq_device_insert,
 	.device_get = sq_device_get,
 	.device_revoke = sq_device_revoke,

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/strmap.h"
 #include "server/acl.h"
+#include "server/ingest.h"
 
 /* One message held by the broker: queued or in flight for a session, retained, or a will. */
 struct qmsg {
@@ -48,6 +49,7 @@ struct broker {
 	struct strmap *sessions;  /* device id -> struct broker_session */
 	struct strmap *retained;  /* device id ("" outside device subtrees) -> struct mlist */
 	struct broker_stats stats;
+	struct ingest *ingest;
 	uint8_t *scratch;
 	size_t scratch_size;
 };
@@ -389,6 +391,20 @@ void broker_free(struct broker *b)
 	free(b);
 }
 
+void broker_set_ingest(struct broker *b, struct ingest *ing)
+{
+	b->ingest = ing;
+}
+
+/* 1 if topic is hearth/v1/<id>/telemetry (the ACL already made sure id is the sender's). */
+static int is_telemetry(const struct mqtt_str *t)
+{
+	static const char leaf[] = "/telemetry";
+	size_t n = sizeof(leaf) - 1;
+
+	return t->len > n && memcmp(t->p + t->len - n, leaf, n) == 0;
+}
+
 void broker_set_limits(struct broker *b, const struct broker_limits *limits)
 {
 	b->lim = *limits;
@@ -493,6 +509,9 @@ enum herr broker_publish_in(struct broker *b, struct broker_session *s, const st
 	if (!acl_may_publish(s->id, p->topic.p, p->topic.len))
 		return HERR_INVALID;
 	b->stats.messages_in++;
+	if (b->ingest && is_telemetry(&p->topic) &&
+	    ingest_telemetry(b->ingest, s->id, p->payload, p->payload_len, (int64_t)time(NULL)) != HERR_OK)
+		return HERR_STORE;
 	m = qmsg_new(p->topic.p, p->topic.len, p->payload, p->payload_len, p->qos > 1 ? 1 : p->qos, 0);
 	if (!m)
 		return HERR_NOMEM;

@@ -46,6 +46,9 @@ struct broker_stats {
 enum herr broker_new(const struct broker_limits *limits, const struct broker_sink *sink,
 		     struct store *store, struct broker **out);
 void broker_free(struct broker *b);
+struct ingest;
+/* Telemetry PUBLISHes go through ing (minimized into the store) before anything else happens. */
+void broker_set_ingest(struct broker *b, struct ingest *ing);
 /* New limits (SIGHUP); they apply to the next decision, nothing already held is dropped. */
 void broker_set_limits(struct broker *b, const struct broker_limits *limits);
 const struct broker_stats *broker_stats(const struct broker *b);

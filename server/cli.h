@@ -48,6 +48,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_device(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
 int cmd_model(int argc, char **argv);
+int cmd_telemetry(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 
 #endif

@@ -8,12 +8,15 @@
 
 #include "common/log.h"
 #include "server/mqtt_codec.h"
+#include "server/store.h"
 
 #define IN_INITIAL 2048
 /* Bytes one connection may read per turn, so a flooding client cannot starve the others. */
 #define READ_BUDGET (64 * 1024)
 /* QoS 2 PUBLISH ids awaiting PUBREL; a client that leaves more hanging is closed. */
 #define MAX_QOS2 16
+/* Acknowledgements held for the group commit, per connection and turn. */
+#define MAX_HELD_ACKS 4096
 
 enum conn_state { CONN_HANDSHAKE, CONN_WAIT_CONNECT, CONN_CONNECTED, CONN_DEAD };
 
@@ -38,6 +41,10 @@ struct conn {
 	uint32_t events;        /* current epoll interest */
 	uint16_t qos2[MAX_QOS2];
 	size_t nqos2;
+	struct conn *ack_next;  /* on env->ack_waiters */
+	int waiting;
+	uint8_t *held;          /* encoded PUBACK/PUBREC packets, 4 bytes each */
+	size_t nheld;
 };
 
 static void set_events(struct conn *c, uint32_t events)
@@ -126,6 +133,13 @@ void conn_free(struct conn *c)
 
 	if (!c)
 		return;
+	for (pp = &c->env->ack_waiters; c->waiting && *pp; pp = &(*pp)->ack_next) {
+		if (*pp == c) {
+			*pp = c->ack_next;
+			break;
+		}
+	}
+	free(c->held);
 	for (pp = &c->env->ready; c->on_ready && *pp; pp = &(*pp)->ready_next) {
 		if (*pp == c) {
 			*pp = c->ready_next;
@@ -332,6 +346,58 @@ static void on_connect(struct conn *c, const struct mqtt_connect *m, uint64_t no
 	broker_resume(c->env->broker, s);
 }
 
+/* An acknowledgement that may only go out once this turn's transaction is committed. */
+static void hold_ack(struct conn *c, enum mqtt_type type, uint16_t id)
+{
+	if (!c->env->batch_open) {
+		send_ack(c, type, id);
+		return;
+	}
+	if (c->nheld == MAX_HELD_ACKS) {
+		protocol_error(c, "too many unacknowledged messages in one burst");
+		return;
+	}
+	if (!c->held) {
+		c->held = malloc(MAX_HELD_ACKS * 4);
+		if (!c->held) {
+			conn_close(c, "out of memory");
+			return;
+		}
+	}
+	if (mqtt_write_ack(c->held + c->nheld * 4, 4, type, id) != 4)
+		return;
+	c->nheld++;
+	if (!c->waiting) {
+		c->waiting = 1;
+		c->ack_next = c->env->ack_waiters;
+		c->env->ack_waiters = c;
+	}
+}
+
+void conn_batch_done(struct conn_env *env, int ok)
+{
+	struct conn *c = env->ack_waiters, *next;
+
+	env->ack_waiters = NULL;
+	for (; c; c = next) {
+		next = c->ack_next;
+		c->waiting = 0;
+		c->ack_next = NULL;
+		if (c->state != CONN_DEAD) {
+			if (!ok)
+				conn_close(c, "messages could not be stored; not acknowledged");
+			else if (queue_out(c, c->held, c->nheld * 4) != 0)
+				conn_close(c, "output buffer full (slow consumer)");
+			else
+				flush(c);
+		}
+		c->nheld = 0;
+		/* The buffer is kept only while a burst is on: idle connections hold none. */
+		free(c->held);
+		c->held = NULL;
+	}
+}
+
 static int qos2_seen(struct conn *c, uint16_t id, int remove)
 {
 	size_t i;
@@ -355,6 +421,14 @@ static void on_publish(struct conn *c, const struct mqtt_publish *p)
 		send_ack(c, MQTT_PUBREC, p->packet_id);
 		return;
 	}
+	/* Whatever the message writes joins this turn's transaction (group commit). */
+	if (!c->env->batch_open && c->env->store) {
+		if (store_begin(c->env->store) != HERR_OK) {
+			conn_close(c, "store unavailable");
+			return;
+		}
+		c->env->batch_open = 1;
+	}
 	rc = broker_publish_in(c->env->broker, c->session, p);
 	if (rc == HERR_INVALID) {
 		c->env->stats->closed_acl++;
@@ -367,14 +441,14 @@ static void on_publish(struct conn *c, const struct mqtt_publish *p)
 		return;
 	}
 	if (p->qos == 1) {
-		send_ack(c, MQTT_PUBACK, p->packet_id);
+		hold_ack(c, MQTT_PUBACK, p->packet_id);
 	} else if (p->qos == 2) {
 		if (c->nqos2 == MAX_QOS2) {
 			protocol_error(c, "too many QoS 2 messages awaiting PUBREL");
 			return;
 		}
 		c->qos2[c->nqos2++] = p->packet_id;
-		send_ack(c, MQTT_PUBREC, p->packet_id);
+		hold_ack(c, MQTT_PUBREC, p->packet_id);
 	}
 }
 

@@ -42,6 +42,11 @@ struct conn_env {
 	int epfd;
 	struct conn *dead;            /* closed connections, freed by the endpoint after each batch */
 	struct conn *ready;           /* connections with input left over after their read budget */
+	/* Group commit: writes of one loop turn share a transaction; the acknowledgements they allow
+	 * wait on their connections until the endpoint commits (conn_batch_done). */
+	struct store *store;
+	int batch_open;
+	struct conn *ack_waiters;
 	size_t count;
 };
 
@@ -56,6 +61,9 @@ void conn_on_event(struct conn *c, uint32_t events, uint64_t now_ms);
  * calls conn_on_event(c, EPOLLIN, now) for each before it waits again. */
 struct conn *conn_take_ready(struct conn_env *env);
 struct conn *conn_ready_next(const struct conn *c);
+/* The turn's transaction ended: committed (ok) releases the held acknowledgements; otherwise
+ * their connections are closed without them (the devices will resend). */
+void conn_batch_done(struct conn_env *env, int ok);
 /* Periodic: enforce the handshake, CONNECT and keepalive deadlines. */
 void conn_on_tick(struct conn *c, uint64_t now_ms);
 /* Close: flush what can be, close_notify, and put c on env->dead. */

@@ -20,6 +20,7 @@
 #include "server/broker.h"
 #include "server/config.h"
 #include "server/handshake.h"
+#include "server/ingest.h"
 #include "server/pki.h"
 #include "server/tls.h"
 
@@ -42,6 +43,7 @@ struct endpoint {
 	uint64_t last_full_log;
 	struct stat cert_st;     /* of the endpoint certificate file the TLS server was built from */
 	struct hs_pool *pool;    /* handshake threads; NULL when handshakes run on the loop */
+	struct ingest *ingest;
 };
 
 static uint64_t now_ms(void)
@@ -218,6 +220,23 @@ static void collect_handshakes(struct endpoint *ep, uint64_t now)
 	}
 }
 
+/* Group commit: everything this turn's messages wrote is committed at once, then their
+ * acknowledgements go out. */
+static void commit_batch(struct endpoint *ep)
+{
+	int ok;
+
+	if (!ep->env.batch_open)
+		return;
+	ep->env.batch_open = 0;
+	ok = store_commit(ep->dd->store) == HERR_OK;
+	if (!ok) {
+		store_rollback(ep->dd->store);
+		log_err("group commit failed; the messages of this turn are not acknowledged");
+	}
+	conn_batch_done(&ep->env, ok);
+}
+
 static void reap(struct endpoint *ep)
 {
 	struct conn *c = ep->env.dead, *next;
@@ -358,6 +377,11 @@ static enum herr setup(struct endpoint *ep)
 			}, &conn_broker_sink, ep->dd->store, &ep->env.broker);
 	if (rc != HERR_OK)
 		return rc;
+	rc = ingest_new(ep->dd->store, &ep->ingest);
+	if (rc != HERR_OK)
+		return rc;
+	broker_set_ingest(ep->env.broker, ep->ingest);
+	ep->env.store = ep->dd->store;
 	ep->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ep->epfd < 0)
 		return HERR_IO;
@@ -402,6 +426,8 @@ static void reload(struct endpoint *ep)
 				  });
 	if (ep->pool)
 		hs_pool_set_timeout(ep->pool, ep->cfg->lim.handshake_timeout_ms);
+	if (ep->ingest)
+		ingest_forget(ep->ingest);
 	check_certificate(ep);
 }
 
@@ -455,6 +481,7 @@ static void loop(struct endpoint *ep)
 			else
 				conn_on_event(p, events[i].events, now);
 		}
+		commit_batch(ep);
 		reap(ep);
 		if (now >= next_tick) {
 			struct conn *c;
@@ -493,6 +520,7 @@ enum herr endpoint_run(struct datadir *dd, struct config *conf)
 	if (rc == HERR_OK)
 		loop(&ep);
 	hs_pool_free(ep.pool);
+	commit_batch(&ep);
 	for (c = ep.conns; c; c = conn_next(c))
 		conn_close(c, "server shutting down");
 	reap(&ep);
@@ -502,6 +530,7 @@ enum herr endpoint_run(struct datadir *dd, struct config *conf)
 			 (unsigned long long)ep.stats.handshakes, (unsigned long long)ep.stats.resumed,
 			 (unsigned long long)ep.stats.refused_handshake);
 	broker_free(ep.env.broker);
+	ingest_free(ep.ingest);
 	tls_server_unref(ep.env.tls);
 	if (ep.sigfd >= 0)
 		close(ep.sigfd);

@@ -18,6 +18,7 @@ static const char usage[] =
 	"          (DIR/hearth.conf, HEARTH_* variables, flags)\n"
 	"  device  add|revoke|list ...   manage devices and their certificates\n"
 	"  model   set|show|list ...     device models and their minimization policies\n"
+	"  telemetry query|dropped ...   the stored (minimized) telemetry; what was dropped\n"
 	"  ca      show|crl|renew-endpoint ...   inspect the CA, write the CRL, renew the endpoint\n"
 	"  version\n"
 	"\n"
@@ -28,7 +29,7 @@ static const struct {
 	int (*run)(int argc, char **argv);
 } commands[] = {
 	{ "init", cmd_init }, { "serve", cmd_serve }, { "config", cmd_config },
-	{ "device", cmd_device }, { "model", cmd_model }, { "ca", cmd_ca },
+	{ "device", cmd_device }, { "model", cmd_model }, { "ca", cmd_ca }, { "telemetry", cmd_telemetry },
 };
 
 int main(int argc, char **argv)

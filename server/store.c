@@ -1,6 +1,7 @@
 #include "server/store.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "server/migrations.h"
 #include "server/store_backend.h"
@@ -138,4 +139,41 @@ enum herr store_audit(struct store *st, int64_t at, const char *actor, const cha
 		      const char *target, const char *detail)
 {
 	return st->be->audit(st->impl, at, actor, action, target, detail);
+}
+
+enum herr store_telemetry_fold(struct store *st, const struct store_sample *s)
+{
+	return st->be->telemetry_fold(st->impl, s);
+}
+
+enum herr store_last_seen(struct store *st, const char *device_id, int64_t bucket_start)
+{
+	return st->be->last_seen(st->impl, device_id, bucket_start);
+}
+
+enum herr store_dropped_add(struct store *st, const char *model, const char *field, int sensitive,
+			    int64_t count)
+{
+	return st->be->dropped_add(st->impl, model, field, sensitive, count);
+}
+
+enum herr store_telemetry_query(struct store *st, const char *device_id, int64_t from, int64_t to,
+				store_row_fn fn, void *ctx)
+{
+	return st->be->telemetry_query(st->impl, device_id, from, to, fn, ctx);
+}
+
+enum herr store_dropped_list(struct store *st, store_dropped_fn fn, void *ctx)
+{
+	return st->be->dropped_list(st->impl, fn, ctx);
+}
+
+enum herr store_device_model(struct store *st, const char *id, char *model)
+{
+	struct store_device d;
+	enum herr rc = store_device_get(st, id, &d);
+
+	if (rc == HERR_OK)
+		memcpy(model, d.model, sizeof(d.model));
+	return rc;
 }

@@ -87,6 +87,36 @@ enum herr store_retained_set(struct store *st, const char *topic, const uint8_t 
 			     int qos, int64_t now);
 enum herr store_retained_list(struct store *st, store_retained_fn fn, void *ctx);
 
+/* Minimized telemetry (see schema/migrations/0003_telemetry.sql). */
+struct store_sample {
+	const char *device_id, *field;
+	int64_t bucket_start;
+	uint32_t bucket_s, retention_days;
+	const char *agg;          /* "none", "mean", "min", "max", "last", "count" */
+	double value;
+	const char *text;         /* strings; NULL for numbers */
+};
+/* Fold one kept value into its bucket's aggregate (insert or update). */
+enum herr store_telemetry_fold(struct store *st, const struct store_sample *s);
+enum herr store_last_seen(struct store *st, const char *device_id, int64_t bucket_start);
+enum herr store_dropped_add(struct store *st, const char *model, const char *field, int sensitive,
+			    int64_t count);
+struct store_row {
+	const char *field, *agg, *text;
+	int64_t bucket_start, n;
+	uint32_t bucket_s;
+	double value;             /* the aggregate: for mean already divided by n */
+	int has_value;
+};
+typedef int (*store_row_fn)(void *ctx, const struct store_row *row);
+enum herr store_telemetry_query(struct store *st, const char *device_id, int64_t from, int64_t to,
+				store_row_fn fn, void *ctx);
+typedef int (*store_dropped_fn)(void *ctx, const char *model, const char *field, int sensitive,
+				int64_t count);
+enum herr store_dropped_list(struct store *st, store_dropped_fn fn, void *ctx);
+/* Device id -> model name (into model, 65 bytes). */
+enum herr store_device_model(struct store *st, const char *id, char *model);
+
 /* Append to the audit log: who did what to which thing, when. detail may be NULL. */
 enum herr store_audit(struct store *st, int64_t at, const char *actor, const char *action,
 		      const char *target, const char *detail);

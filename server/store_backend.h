@@ -28,6 +28,13 @@ struct store_backend {
 	enum herr (*retained_set)(void *impl, const char *topic, const uint8_t *payload, size_t len,
 				  int qos, int64_t now);
 	enum herr (*retained_list)(void *impl, store_retained_fn fn, void *ctx);
+	enum herr (*telemetry_fold)(void *impl, const struct store_sample *s);
+	enum herr (*last_seen)(void *impl, const char *device_id, int64_t bucket_start);
+	enum herr (*dropped_add)(void *impl, const char *model, const char *field, int sensitive,
+				 int64_t count);
+	enum herr (*telemetry_query)(void *impl, const char *device_id, int64_t from, int64_t to,
+				     store_row_fn fn, void *ctx);
+	enum herr (*dropped_list)(void *impl, store_dropped_fn fn, void *ctx);
 	enum herr (*audit)(void *impl, int64_t at, const char *actor, const char *action,
 			   const char *target, const char *detail);
 };

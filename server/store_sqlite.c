@@ -24,7 +24,8 @@ static enum herr sq_fail(const char *func, sqlite3 *db, const char *what)
 	return HERR_STORE;
 }
 
-/* Prepare sql and bind arguments described by types: 's' text (NULL binds NULL), 'i' int64. */
+/* Prepare sql and bind arguments described by types: 's' text (NULL binds NULL), 'i' int64,
+ * 'd' double. */
 static enum herr prepare_v(struct sq *s, sqlite3_stmt **stmt, const char *sql, const char *types,
 			   va_list ap)
 {
@@ -34,7 +35,9 @@ static enum herr prepare_v(struct sq *s, sqlite3_stmt **stmt, const char *sql, c
 	if (sqlite3_prepare_v2(s->db, sql, -1, stmt, NULL) != SQLITE_OK)
 		return sq_fail(__func__, s->db, sql);
 	for (i = 0; types[i]; i++) {
-		if (types[i] == 's') {
+		if (types[i] == 'd') {
+			rc = sqlite3_bind_double(*stmt, i + 1, va_arg(ap, double));
+		} else if (types[i] == 's') {
 			const char *v = va_arg(ap, const char *);
 
 			rc = v ? sqlite3_bind_text(*stmt, i + 1, v, -1, SQLITE_TRANSIENT)
@@ -493,6 +496,104 @@ static enum herr sq_audit(void *impl, int64_t at, const char *actor, const char 
 		   " VALUES (?, ?, ?, ?, ?)", "issss", at, actor, action, target, detail);
 }
 
+static enum herr sq_telemetry_fold(void *impl, const struct store_sample *x)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+
+	/* The bucket's aggregate so far, folded in SQL: only the aggregate is ever written. */
+	rc = prepare(s, &stmt, "INSERT INTO telemetry (device_id, field, bucket_start, bucket_s, agg, n, value,"
+		     " text, retention_days) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)"
+		     " ON CONFLICT (device_id, field, bucket_start) DO UPDATE SET n = n + 1,"
+		     " value = CASE agg WHEN 'mean' THEN value + excluded.value"
+		     "  WHEN 'min' THEN MIN(value, excluded.value) WHEN 'max' THEN MAX(value, excluded.value)"
+		     "  ELSE excluded.value END, text = excluded.text",
+		     "ssiisdsi", x->device_id, x->field, x->bucket_start, (int64_t)x->bucket_s, x->agg,
+		     x->value, x->text, (int64_t)x->retention_days);
+	if (rc != HERR_OK)
+		return rc;
+	if (x->text || strcmp(x->agg, "count") == 0)
+		sqlite3_bind_null(stmt, 6);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "telemetry");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static enum herr sq_last_seen(void *impl, const char *device_id, int64_t bucket_start)
+{
+	return run(impl, NULL, "INSERT INTO last_seen (device_id, bucket_start) VALUES (?, ?)"
+		   " ON CONFLICT (device_id) DO UPDATE SET bucket_start = MAX(bucket_start, excluded.bucket_start)",
+		   "si", device_id, bucket_start);
+}
+
+static enum herr sq_dropped_add(void *impl, const char *model, const char *field, int sensitive,
+				int64_t count)
+{
+	return run(impl, NULL, "INSERT INTO dropped_fields (model, field, sensitive, count) VALUES (?, ?, ?, ?)"
+		   " ON CONFLICT (model, field) DO UPDATE SET count = count + excluded.count,"
+		   " sensitive = MAX(sensitive, excluded.sensitive)",
+		   "ssii", model, field, (int64_t)sensitive, count);
+}
+
+static enum herr sq_telemetry_query(void *impl, const char *device_id, int64_t from, int64_t to,
+				    store_row_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT field, agg, text, bucket_start, n, bucket_s,"
+		     " CASE agg WHEN 'mean' THEN value / n WHEN 'count' THEN n ELSE value END"
+		     " FROM telemetry WHERE device_id = ? AND bucket_start >= ? AND bucket_start < ?"
+		     " ORDER BY bucket_start, field", "sii", device_id, from, to);
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_row r = {
+			.field = (const char *)sqlite3_column_text(stmt, 0),
+			.agg = (const char *)sqlite3_column_text(stmt, 1),
+			.text = (const char *)sqlite3_column_text(stmt, 2),
+			.bucket_start = sqlite3_column_int64(stmt, 3),
+			.n = sqlite3_column_int64(stmt, 4),
+			.bucket_s = (uint32_t)sqlite3_column_int64(stmt, 5),
+			.value = sqlite3_column_double(stmt, 6),
+			.has_value = sqlite3_column_type(stmt, 6) != SQLITE_NULL,
+		};
+
+		if (fn(ctx, &r) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "telemetry");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static enum herr sq_dropped_list(void *impl, store_dropped_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT model, field, sensitive, count FROM dropped_fields"
+		     " ORDER BY model, count DESC, field", "");
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (fn(ctx, (const char *)sqlite3_column_text(stmt, 0), (const char *)sqlite3_column_text(stmt, 1),
+		       sqlite3_column_int(stmt, 2), sqlite3_column_int64(stmt, 3)) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "dropped_fields");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
 static const struct store_backend sqlite_backend = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -515,6 +616,11 @@ static const struct store_backend sqlite_backend = {
 	.crl_next_number = sq_crl_next_number,
 	.retained_set = sq_retained_set,
 	.retained_list = sq_retained_list,
+	.telemetry_fold = sq_telemetry_fold,
+	.last_seen = sq_last_seen,
+	.dropped_add = sq_dropped_add,
+	.telemetry_query = sq_telemetry_query,
+	.dropped_list = sq_dropped_list,
 	.audit = sq_audit,
 };
 

@@ -1,0 +1,216 @@
+#include "server/ingest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/strmap.h"
+#include "server/minimize.h"
+#include "server/policy.h"
+#include "server/sensitive.h"
+
+struct device_entry {
+	char model[65];
+	int64_t loaded;
+};
+
+struct policy_entry {
+	struct policy *policy;  /* NULL: the model has no policy */
+	int64_t loaded;
+};
+
+struct ingest {
+	struct store *store;
+	struct strmap *devices;   /* id -> struct device_entry */
+	struct strmap *policies;  /* model -> struct policy_entry */
+	struct minimize_result result;  /* big: kept here, not on the stack */
+	struct ingest_stats stats;
+};
+
+static const char *const agg_names[] = {
+	[POLICY_AGG_NONE] = "none", [POLICY_AGG_MEAN] = "mean", [POLICY_AGG_MIN] = "min",
+	[POLICY_AGG_MAX] = "max", [POLICY_AGG_LAST] = "last", [POLICY_AGG_COUNT] = "count",
+};
+
+enum herr ingest_new(struct store *st, struct ingest **out)
+{
+	struct ingest *ing = calloc(1, sizeof(*ing));
+
+	*out = NULL;
+	if (!ing)
+		return HERR_NOMEM;
+	ing->store = st;
+	ing->devices = strmap_new();
+	ing->policies = strmap_new();
+	if (!ing->devices || !ing->policies) {
+		ingest_free(ing);
+		return HERR_NOMEM;
+	}
+	*out = ing;
+	return HERR_OK;
+}
+
+static int free_device(void *ctx, const char *key, void *value)
+{
+	(void)ctx;
+	(void)key;
+	free(value);
+	return 0;
+}
+
+static int free_policy(void *ctx, const char *key, void *value)
+{
+	struct policy_entry *e = value;
+
+	(void)ctx;
+	(void)key;
+	free(e->policy);
+	free(e);
+	return 0;
+}
+
+void ingest_forget(struct ingest *ing)
+{
+	strmap_each(ing->devices, free_device, NULL);
+	strmap_each(ing->policies, free_policy, NULL);
+	strmap_free(ing->devices);
+	strmap_free(ing->policies);
+	ing->devices = strmap_new();
+	ing->policies = strmap_new();
+}
+
+void ingest_free(struct ingest *ing)
+{
+	if (!ing)
+		return;
+	if (ing->devices) {
+		strmap_each(ing->devices, free_device, NULL);
+		strmap_free(ing->devices);
+	}
+	if (ing->policies) {
+		strmap_each(ing->policies, free_policy, NULL);
+		strmap_free(ing->policies);
+	}
+	free(ing);
+}
+
+const struct ingest_stats *ingest_stats(const struct ingest *ing)
+{
+	return &ing->stats;
+}
+
+/* 1 if any component of a dotted name is in the sensitive catalogue. */
+static int name_sensitive(const char *dotted)
+{
+	const char *p = dotted;
+
+	while (*p) {
+		size_t n = strcspn(p, ".");
+
+		if (sensitive_classify(p, n) != SENSITIVE_NONE)
+			return 1;
+		p += n;
+		if (*p == '.')
+			p++;
+	}
+	return 0;
+}
+
+static const char *device_model(struct ingest *ing, const char *id, int64_t now)
+{
+	struct device_entry *e = ing->devices ? strmap_get(ing->devices, id) : NULL;
+
+	if (e && now - e->loaded < INGEST_CACHE_S)
+		return e->model;
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e || !ing->devices || strmap_put(ing->devices, id, e, NULL) != HERR_OK) {
+			free(e);
+			return NULL;
+		}
+	}
+	if (store_device_model(ing->store, id, e->model) != HERR_OK)
+		return NULL;
+	e->loaded = now;
+	return e->model;
+}
+
+/* The model's policy, or NULL if it has none (or it cannot be read: then nothing is kept). */
+static const struct policy *model_policy(struct ingest *ing, const char *model, int64_t now)
+{
+	struct policy_entry *e = ing->policies ? strmap_get(ing->policies, model) : NULL;
+	char *text = NULL, why[256];
+
+	if (e && now - e->loaded < INGEST_CACHE_S)
+		return e->policy;
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e || !ing->policies || strmap_put(ing->policies, model, e, NULL) != HERR_OK) {
+			free(e);
+			return NULL;
+		}
+	}
+	free(e->policy);
+	e->policy = NULL;
+	e->loaded = now;
+	if (store_model_get_policy(ing->store, model, &text) == HERR_OK && text) {
+		e->policy = calloc(1, sizeof(*e->policy));
+		/* Stored policies were validated when set; one that no longer parses keeps nothing. */
+		if (e->policy && policy_parse((const uint8_t *)text, strlen(text), e->policy, why,
+					      sizeof(why)) != HERR_OK) {
+			log_err("model %s: stored policy is invalid (%s); keeping nothing", model, why);
+			free(e->policy);
+			e->policy = NULL;
+		}
+	}
+	free(text);
+	return e->policy;
+}
+
+enum herr ingest_telemetry(struct ingest *ing, const char *id, const uint8_t *payload, size_t len,
+			   int64_t now)
+{
+	struct minimize_result *r = &ing->result;
+	const struct policy *pol;
+	const char *model, *why = NULL;
+	uint32_t seen_s;
+	size_t i;
+
+	ing->stats.messages++;
+	model = device_model(ing, id, now);
+	if (!model)
+		return HERR_STORE;
+	pol = model_policy(ing, model, now);
+	seen_s = pol ? pol->last_seen_bucket_s : INGEST_DEFAULT_LAST_SEEN_S;
+	if (store_last_seen(ing->store, id, now - now % seen_s) != HERR_OK)
+		return HERR_STORE;
+	if (minimize_apply(pol, payload, len, r, &why) != HERR_OK) {
+		ing->stats.invalid_payloads++;
+		log_debug("%s: telemetry dropped whole: %s", id, why ? why : "invalid");
+		return store_dropped_add(ing->store, model, "(invalid payload)", 0, 1);
+	}
+	for (i = 0; i < r->count; i++) {
+		const struct minimize_value *v = &r->values[i];
+		const struct policy_field *f = &pol->fields[v->field];
+		/* Unaggregated fields still never get a per-message time: they are kept as the last
+		 * value of the last-seen bucket. */
+		uint32_t bucket = f->agg == POLICY_AGG_NONE ? seen_s : f->bucket_s;
+		struct store_sample s = {
+			.device_id = id, .field = f->path, .bucket_start = now - now % bucket,
+			.bucket_s = bucket, .retention_days = f->retention_days,
+			.agg = agg_names[f->agg == POLICY_AGG_NONE ? POLICY_AGG_LAST : f->agg],
+			.value = v->number, .text = v->type == POLICY_STRING ? v->text : NULL,
+		};
+
+		if (store_telemetry_fold(ing->store, &s) != HERR_OK)
+			return HERR_STORE;
+		ing->stats.values_kept++;
+	}
+	for (i = 0; i < r->dropped_names; i++) {
+		/* Each distinct dropped name counts once per message. */
+		if (store_dropped_add(ing->store, model, r->dropped[i], name_sensitive(r->dropped[i]), 1) != HERR_OK)
+			return HERR_STORE;
+	}
+	ing->stats.fields_dropped += r->dropped_count;
+	return HERR_OK;
+}

@@ -30,6 +30,9 @@
 #define REVOCATION_POLL_MS 1000
 /* How often the endpoint certificate is checked for renewal (2/3 of its life) or replacement. */
 #define CERT_CHECK_MS 5000
+/* Retention and WAL truncation run when the hour changes (buckets close on the hour at the
+ * earliest), and once at start. */
+#define MAINTENANCE_CHECK_MS 10000
 
 struct endpoint {
 	struct datadir *dd;
@@ -44,6 +47,7 @@ struct endpoint {
 	struct stat cert_st;     /* of the endpoint certificate file the TLS server was built from */
 	struct hs_pool *pool;    /* handshake threads; NULL when handshakes run on the loop */
 	struct ingest *ingest;
+	int64_t maintained_hour;
 };
 
 static uint64_t now_ms(void)
@@ -218,6 +222,22 @@ static void collect_handshakes(struct endpoint *ep, uint64_t now)
 		}
 		conn_link(&ep->conns, c);
 	}
+}
+
+/* Telemetry past its retention goes, and the WAL is emptied so no file keeps the partial
+ * aggregates of buckets that have closed. */
+static void maintain(struct endpoint *ep)
+{
+	int64_t now = (int64_t)time(NULL), deleted = 0;
+
+	if (now / 3600 == ep->maintained_hour)
+		return;
+	ep->maintained_hour = now / 3600;
+	if (store_telemetry_expire(ep->dd->store, now, &deleted) != HERR_OK)
+		log_err("retention: expired telemetry could not be deleted; will retry next hour");
+	else if (deleted > 0)
+		log_info("retention: %lld telemetry rows past their retention deleted", (long long)deleted);
+	(void)store_checkpoint(ep->dd->store);
 }
 
 /* Group commit: everything this turn's messages wrote is committed at once, then their
@@ -451,7 +471,7 @@ static int on_signal(struct endpoint *ep)
 static void loop(struct endpoint *ep)
 {
 	struct epoll_event events[MAX_EVENTS];
-	uint64_t next_tick = 0, next_poll = 0, next_cert = now_ms() + CERT_CHECK_MS;
+	uint64_t next_tick = 0, next_poll = 0, next_cert = now_ms() + CERT_CHECK_MS, next_maint = 0;
 	int stop = 0;
 
 	while (!stop) {
@@ -495,6 +515,10 @@ static void loop(struct endpoint *ep)
 			poll_revocations(ep);
 			reap(ep);
 			next_poll = now + REVOCATION_POLL_MS;
+		}
+		if (now >= next_maint) {
+			maintain(ep);
+			next_maint = now + MAINTENANCE_CHECK_MS;
 		}
 		if (now >= next_cert) {
 			check_certificate(ep);

@@ -177,3 +177,13 @@ enum herr store_device_model(struct store *st, const char *id, char *model)
 		memcpy(model, d.model, sizeof(d.model));
 	return rc;
 }
+
+enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t *deleted)
+{
+	return st->be->telemetry_expire(st->impl, now, deleted);
+}
+
+enum herr store_checkpoint(struct store *st)
+{
+	return st->be->checkpoint ? st->be->checkpoint(st->impl) : HERR_OK;
+}

@@ -114,6 +114,11 @@ enum herr store_telemetry_query(struct store *st, const char *device_id, int64_t
 typedef int (*store_dropped_fn)(void *ctx, const char *model, const char *field, int sensitive,
 				int64_t count);
 enum herr store_dropped_list(struct store *st, store_dropped_fn fn, void *ctx);
+/* Delete telemetry past its retention at now; *deleted (may be NULL) counts rows. */
+enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t *deleted);
+/* Fold the write-ahead log back into the database and empty it, so no file keeps superseded
+ * versions of rows (partial aggregates). Backends without such a log do nothing. */
+enum herr store_checkpoint(struct store *st);
 /* Device id -> model name (into model, 65 bytes). */
 enum herr store_device_model(struct store *st, const char *id, char *model);
 

@@ -35,6 +35,8 @@ struct store_backend {
 	enum herr (*telemetry_query)(void *impl, const char *device_id, int64_t from, int64_t to,
 				     store_row_fn fn, void *ctx);
 	enum herr (*dropped_list)(void *impl, store_dropped_fn fn, void *ctx);
+	enum herr (*telemetry_expire)(void *impl, int64_t now, int64_t *deleted);
+	enum herr (*checkpoint)(void *impl);
 	enum herr (*audit)(void *impl, int64_t at, const char *actor, const char *action,
 			   const char *target, const char *detail);
 };

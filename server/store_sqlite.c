@@ -594,6 +594,28 @@ static enum herr sq_dropped_list(void *impl, store_dropped_fn fn, void *ctx)
 	return rc;
 }
 
+static enum herr sq_telemetry_expire(void *impl, int64_t now, int64_t *deleted)
+{
+	int changes = 0;
+	enum herr rc = run(impl, &changes, "DELETE FROM telemetry"
+			   " WHERE bucket_start + bucket_s + retention_days * 86400 <= ?", "i", now);
+
+	if (deleted)
+		*deleted = changes;
+	return rc;
+}
+
+static enum herr sq_checkpoint(void *impl)
+{
+	struct sq *s = impl;
+	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+
+	/* Busy (a reader in another process) is not a failure: the next one will do. */
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return sq_fail(__func__, s->db, "checkpoint");
+	return HERR_OK;
+}
+
 static const struct store_backend sqlite_backend = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -621,6 +643,8 @@ static const struct store_backend sqlite_backend = {
 	.dropped_add = sq_dropped_add,
 	.telemetry_query = sq_telemetry_query,
 	.dropped_list = sq_dropped_list,
+	.telemetry_expire = sq_telemetry_expire,
+	.checkpoint = sq_checkpoint,
 	.audit = sq_audit,
 };
 

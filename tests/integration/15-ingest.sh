@@ -62,4 +62,14 @@ t "some messages were acknowledged across the kills ($acked)" test "$acked" -gt 
 t "no acknowledged message was lost to kill -9 (stored $stored >= acked $acked)" test "$stored" -ge "$acked"
 t "... and none was stored twice beyond the in-flight one per kill" test "$stored" -le $((acked + 3))
 t_eq "the database is sound after the kills" ok "$(sqlite3 "$D/hearth.db" 'PRAGMA integrity_check')"
+# Retention: rows past their retention are deleted by the server on its hourly maintenance (and
+# at start), and the WAL is emptied so it keeps no superseded aggregates.
+old=$(( $(date +%s) / 3600 * 3600 - 10 * 86400 ))
+sqlite3 "$D/hearth.db" "INSERT INTO telemetry VALUES ('h1', 'temperature', $old, 3600, 'mean', 1, 20.0, NULL, 1)"
+start_hearth "$D"
+t "the server deletes telemetry past its retention" wait_for 10 grep -q "retention: 1 telemetry rows past their retention deleted" "$HLOG"
+t_eq "the expired row is gone" 0 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM telemetry WHERE bucket_start = $old")"
+t_eq "recent rows stay" 1 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM telemetry WHERE device_id = 'h2'")"
+t_eq "the WAL was emptied (TRUNCATE checkpoint)" 0 "$(stat -c %s "$D/hearth.db-wal" 2>/dev/null || echo 0)"
+stop_hearth
 t_fails "no sanitizer report" grep -Eq 'Sanitizer|runtime error:' "$T"/serve.*.log

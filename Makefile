@@ -130,6 +130,12 @@ $(LOADGEN): bench/loadgen.c
 bench: $(BIN) $(LOADGEN)
 	@HEARTH=$(abspath $(BIN)) LOADGEN=$(abspath $(LOADGEN)) bash bench/run.sh
 
+# The presence-inference check alone (tests/privacy/; also part of `make test`). PRIVACY_KEEP=DIR
+# keeps its data and result.json; PRIVACY_HOUSEHOLDS, PRIVACY_DAYS, PRIVACY_SEED vary the simulation.
+.PHONY: privacy
+privacy: $(BIN)
+	@HEARTH=$(abspath $(BIN)) bash tests/privacy/check.sh
+
 DATA ?= ./hearth-data
 run: $(BIN)
 	$(BIN) serve --data $(DATA)

@@ -1364,8 +1364,15 @@ int main(int argc, char **argv)
 		lg.conns[i].fd = -1;
 		lg.free_slots[lg.nfree++] = lg.nconns - 1 - i;
 	}
-	for (i = 0; i < PAYLOAD_LEN; i++)
-		lg.payload[i] = (uint8_t)('a' + i % 26);
+	{
+		/* A heater's telemetry: three fields a policy keeps, three presence-revealing ones it
+		 * drops; padded with JSON whitespace to PAYLOAD_LEN bytes. */
+		static const char json[] = "{\"temperature\": 21.3, \"setpoint\": 21, \"humidity\": 41,"
+					   " \"co2_ppm\": 612, \"motion\": 0, \"rssi\": -60}";
+
+		memset(lg.payload, ' ', PAYLOAD_LEN);
+		memcpy(lg.payload, json, sizeof(json) - 1 < PAYLOAD_LEN ? sizeof(json) - 1 : PAYLOAD_LEN);
+	}
 
 	switch (lg.mode) {
 	case MODE_HANDSHAKES: rc = run_handshakes(&lg, 0); break;

@@ -13,15 +13,40 @@
 #include "server/store.h"
 #include "server/store_backend.h"
 
+/* Prepared statements kept for reuse, keyed by the address of their SQL text (always a string
+ * literal here): preparing costs more than running most of these statements. */
+#define STMT_CACHE 48
+
 struct sq {
 	sqlite3 *db;
 	int version;
+	struct {
+		const char *sql;
+		sqlite3_stmt *stmt;
+		int busy;
+	} cache[STMT_CACHE];
 };
 
 static enum herr sq_fail(const char *func, sqlite3 *db, const char *what)
 {
 	log_msg(LOG_LEVEL_ERR, func, "%s: %s", what, db ? sqlite3_errmsg(db) : "cannot open");
 	return HERR_STORE;
+}
+
+/* Finished with a statement: a cached one is reset for its next use, any other finalized. */
+static void done(struct sq *s, sqlite3_stmt *stmt)
+{
+	int i;
+
+	for (i = 0; i < STMT_CACHE && s->cache[i].sql; i++) {
+		if (s->cache[i].stmt == stmt) {
+			sqlite3_reset(stmt);
+			sqlite3_clear_bindings(stmt);
+			s->cache[i].busy = 0;
+			return;
+		}
+	}
+	sqlite3_finalize(stmt);
 }
 
 /* Prepare sql and bind arguments described by types: 's' text (NULL binds NULL), 'i' int64,
@@ -32,8 +57,22 @@ static enum herr prepare_v(struct sq *s, sqlite3_stmt **stmt, const char *sql, c
 	int i, rc;
 
 	*stmt = NULL;
-	if (sqlite3_prepare_v2(s->db, sql, -1, stmt, NULL) != SQLITE_OK)
-		return sq_fail(__func__, s->db, sql);
+	for (i = 0; i < STMT_CACHE && s->cache[i].sql; i++) {
+		if (s->cache[i].sql == sql && !s->cache[i].busy) {
+			*stmt = s->cache[i].stmt;
+			s->cache[i].busy = 1;
+			break;
+		}
+	}
+	if (!*stmt) {
+		if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL) != SQLITE_OK)
+			return sq_fail(__func__, s->db, sql);
+		if (i < STMT_CACHE && !s->cache[i].sql) {
+			s->cache[i].sql = sql;
+			s->cache[i].stmt = *stmt;
+			s->cache[i].busy = 1;
+		}
+	}
 	for (i = 0; types[i]; i++) {
 		if (types[i] == 'd') {
 			rc = sqlite3_bind_double(*stmt, i + 1, va_arg(ap, double));
@@ -46,7 +85,7 @@ static enum herr prepare_v(struct sq *s, sqlite3_stmt **stmt, const char *sql, c
 			rc = sqlite3_bind_int64(*stmt, i + 1, va_arg(ap, int64_t));
 		}
 		if (rc != SQLITE_OK) {
-			sqlite3_finalize(*stmt);
+			done(s, *stmt);
 			*stmt = NULL;
 			return sq_fail(__func__, s->db, "bind");
 		}
@@ -90,7 +129,7 @@ static enum herr run(struct sq *s, int *changes, const char *sql, const char *ty
 	} else {
 		rc = sq_fail(__func__, s->db, sql);
 	}
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 
@@ -122,7 +161,7 @@ static int read_version(struct sq *s)
 		return -1;
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		v = sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return v;
 }
 
@@ -173,9 +212,12 @@ static enum herr migrate(struct sq *s, const char *path)
 static void sq_close(void *impl)
 {
 	struct sq *s = impl;
+	int i;
 
 	if (!s)
 		return;
+	for (i = 0; i < STMT_CACHE && s->cache[i].sql; i++)
+		sqlite3_finalize(s->cache[i].stmt);
 	sqlite3_close(s->db);
 	free(s);
 }
@@ -240,7 +282,7 @@ static enum herr sq_model_get_policy(void *impl, const char *name, char **policy
 	} else {
 		rc = sq_fail(__func__, s->db, "model");
 	}
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 
@@ -262,7 +304,7 @@ static enum herr sq_model_list(void *impl, store_model_fn fn, void *ctx)
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		rc = sq_fail(__func__, s->db, "models");
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 
@@ -305,7 +347,7 @@ static enum herr sq_device_get(void *impl, const char *id, struct store_device *
 		rc = HERR_NOTFOUND;
 	else
 		rc = sq_fail(__func__, s->db, "device");
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 
@@ -347,7 +389,7 @@ static enum herr sq_device_list(void *impl, store_device_fn fn, void *ctx)
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		rc = sq_fail(__func__, s->db, "devices");
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 
@@ -370,7 +412,7 @@ static enum herr sq_device_cert_ok(void *impl, const char *id, const char *seria
 		rc = HERR_NOTFOUND;
 	else
 		rc = sq_fail(__func__, s->db, "certificate");
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 
@@ -391,7 +433,7 @@ static enum herr sq_device_list_inactive_since(void *impl, int64_t since, store_
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		rc = sq_fail(__func__, s->db, "devices");
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 
@@ -413,7 +455,7 @@ static enum herr sq_retained_set(void *impl, const char *topic, const uint8_t *p
 	    sqlite3_bind_int(stmt, 3, qos) != SQLITE_OK || sqlite3_bind_int64(stmt, 4, now) != SQLITE_OK ||
 	    sqlite3_step(stmt) != SQLITE_DONE)
 		rc = sq_fail(__func__, s->db, "retained");
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 
@@ -436,7 +478,7 @@ static enum herr sq_retained_list(void *impl, store_retained_fn fn, void *ctx)
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		rc = sq_fail(__func__, s->db, "retained");
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 
@@ -465,7 +507,7 @@ static enum herr sq_cert_list_revoked(void *impl, int64_t now, store_revoked_fn 
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		rc = sq_fail(__func__, s->db, "revoked certificates");
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 
@@ -485,7 +527,7 @@ static enum herr sq_crl_next_number(void *impl, uint64_t *number)
 		*number = (uint64_t)sqlite3_column_int64(stmt, 0);
 	else
 		rc = sq_fail(__func__, s->db, "crl_state");
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 
@@ -517,7 +559,7 @@ static enum herr sq_telemetry_fold(void *impl, const struct store_sample *x)
 		sqlite3_bind_null(stmt, 6);
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		rc = sq_fail(__func__, s->db, "telemetry");
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 
@@ -568,7 +610,7 @@ static enum herr sq_telemetry_query(void *impl, const char *device_id, int64_t f
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		rc = sq_fail(__func__, s->db, "telemetry");
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 
@@ -590,7 +632,7 @@ static enum herr sq_dropped_list(void *impl, store_dropped_fn fn, void *ctx)
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		rc = sq_fail(__func__, s->db, "dropped_fields");
-	sqlite3_finalize(stmt);
+	done(s, stmt);
 	return rc;
 }
 

@@ -284,10 +284,11 @@ def analyze(a):
         S, sn = stored_features(db, h, ts)
         stored_names = sn
         for kind in KINDS:
-            n = db.execute("SELECT COALESCE(SUM(n), 0) FROM telemetry WHERE device_id = ? AND field = "
-                           "'temperature'", (dev_id(h, kind),)).fetchone()[0]
-            if n != expect_n:
-                problems.append("%s: %d temperature samples stored, %d published" % (dev_id(h, kind), n, expect_n))
+            # every sample carries every kept field, so each field's counts add up to the samples
+            for field, n in db.execute("SELECT field, SUM(n) FROM telemetry WHERE device_id = ? GROUP BY field",
+                                       (dev_id(h, kind),)).fetchall():
+                if n != expect_n:
+                    problems.append("%s: %s counts %d samples, %d published" % (dev_id(h, kind), field, n, expect_n))
         feats = {"raw": R, "stored": S}
         for kind in KINDS:                            # each heater's stored data alone
             idx = [i for i, nm in enumerate(sn) if nm.startswith(kind + ".")]

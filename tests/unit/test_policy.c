@@ -95,8 +95,9 @@ START_TEST(example_smart_heater)
 	ck_assert_uint_eq(f->retention_days, 365);
 	f = field("setpoint");
 	ck_assert(f->round_step == 0.5 && f->agg == POLICY_AGG_MEAN && f->bucket_s == 3600);
+	/* Humidity follows the people: weekly only (tests/privacy/ measured hourly and daily leaks). */
 	f = field("humidity");
-	ck_assert(f->round_step == 5 && f->agg == POLICY_AGG_MEAN && f->bucket_s == 3600);
+	ck_assert(f->round_step == 5 && f->agg == POLICY_AGG_MEAN && f->bucket_s == 604800);
 	f = field("error_code");
 	ck_assert(f->type == POLICY_STRING && f->max_len == 32 && f->agg == POLICY_AGG_LAST);
 	f = field("firmware");
@@ -113,12 +114,13 @@ START_TEST(example_smart_heater_presence)
 
 	parse_file("schema/policies/smart-heater-presence.json");
 	ck_assert_uint_eq(pol.count, 5);
-	/* The setpoint follows presence: daily, and declared so. */
-	ck_assert_uint_eq(field("setpoint")->bucket_s, 86400);
+	/* The setpoint follows presence: weekly, and declared so; temperature and humidity too. */
+	ck_assert_uint_eq(field("setpoint")->bucket_s, 604800);
 	ck_assert(field("setpoint")->sensitive_ok);
-	ck_assert_uint_eq(field("temperature")->bucket_s, 86400);
+	ck_assert_uint_eq(field("temperature")->bucket_s, 604800);
+	ck_assert_uint_eq(field("humidity")->bucket_s, 604800);
 	ck_assert_uint_eq(policy_sensitive_kept(&pol, kept, sizeof(kept)), 1);
-	ck_assert_msg(strstr(kept, "setpoint") && strstr(kept, "86400"), "%s", kept);
+	ck_assert_msg(strstr(kept, "setpoint") && strstr(kept, "604800"), "%s", kept);
 }
 END_TEST
 

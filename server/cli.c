@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "server/config.h"
@@ -119,4 +120,22 @@ int cli_parse_settings(const char *cmd, const char *usage, int argc, char **argv
 		}
 	}
 	return CLI_OK;
+}
+
+int cli_dispatch(const char *cmd, const char *usage, const struct cli_subcommand *table, size_t n,
+		 int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2)
+		return cli_usage(cmd, usage, "needs a subcommand");
+	for (i = 0; i < n; i++) {
+		if (strcmp(argv[1], table[i].name) == 0)
+			return table[i].run(argc - 1, argv + 1);
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(usage, stdout);
+		return CLI_OK;
+	}
+	return cli_usage(cmd, usage, "unknown subcommand '%s'", argv[1]);
 }

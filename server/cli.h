@@ -21,6 +21,16 @@ void cli_actor(char *buf, size_t size);
 int cli_usage(const char *cmd, const char *usage, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+struct cli_subcommand {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
+/* Run the subcommand argv[1] of cmd from table (argv shifted so the subcommand is argv[0]);
+ * --help prints usage; anything else is a usage error. */
+int cli_dispatch(const char *cmd, const char *usage, const struct cli_subcommand *table, size_t n,
+		 int argc, char **argv);
+
 /* A whole decimal number in [min, max]; 0 on success, -1 otherwise. */
 int cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
 

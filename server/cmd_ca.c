@@ -179,17 +179,11 @@ static int ca_renew_endpoint(int argc, char **argv)
 
 int cmd_ca(int argc, char **argv)
 {
-	if (argc < 2)
-		return cli_usage("ca", usage, "needs a subcommand");
-	if (strcmp(argv[1], "show") == 0)
-		return ca_show(argc - 1, argv + 1);
-	if (strcmp(argv[1], "crl") == 0)
-		return ca_crl(argc - 1, argv + 1);
-	if (strcmp(argv[1], "renew-endpoint") == 0)
-		return ca_renew_endpoint(argc - 1, argv + 1);
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		fputs(usage, stdout);
-		return CLI_OK;
-	}
-	return cli_usage("ca", usage, "unknown subcommand '%s'", argv[1]);
+	static const struct cli_subcommand subs[] = {
+		{ "show", ca_show },
+		{ "crl", ca_crl },
+		{ "renew-endpoint", ca_renew_endpoint },
+	};
+
+	return cli_dispatch("ca", usage, subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

@@ -292,17 +292,11 @@ static int device_list(int argc, char **argv)
 
 int cmd_device(int argc, char **argv)
 {
-	if (argc < 2)
-		return cli_usage("device", usage, "needs a subcommand");
-	if (strcmp(argv[1], "add") == 0)
-		return device_add(argc - 1, argv + 1);
-	if (strcmp(argv[1], "revoke") == 0)
-		return device_revoke(argc - 1, argv + 1);
-	if (strcmp(argv[1], "list") == 0)
-		return device_list(argc - 1, argv + 1);
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		fputs(usage, stdout);
-		return CLI_OK;
-	}
-	return cli_usage("device", usage, "unknown subcommand '%s'", argv[1]);
+	static const struct cli_subcommand subs[] = {
+		{ "add", device_add },
+		{ "revoke", device_revoke },
+		{ "list", device_list },
+	};
+
+	return cli_dispatch("device", usage, subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

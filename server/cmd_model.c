@@ -164,17 +164,11 @@ static int model_list(int argc, char **argv)
 
 int cmd_model(int argc, char **argv)
 {
-	if (argc < 2)
-		return cli_usage("model", usage, "needs a subcommand");
-	if (strcmp(argv[1], "set") == 0)
-		return model_set(argc - 1, argv + 1);
-	if (strcmp(argv[1], "show") == 0)
-		return model_show(argc - 1, argv + 1);
-	if (strcmp(argv[1], "list") == 0)
-		return model_list(argc - 1, argv + 1);
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		fputs(usage, stdout);
-		return CLI_OK;
-	}
-	return cli_usage("model", usage, "unknown subcommand '%s'", argv[1]);
+	static const struct cli_subcommand subs[] = {
+		{ "set", model_set },
+		{ "show", model_show },
+		{ "list", model_list },
+	};
+
+	return cli_dispatch("model", usage, subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

@@ -10,7 +10,6 @@
 /* JSON values (objects, arrays, scalars) a payload may hold; more is refused before parsing, so
  * jansson never allocates a tree larger than this. */
 #define MINIMIZE_MAX_NODES 10000
-#define COMPONENT_MAX_LEN 32
 
 /* The walk over one payload: the current raw path (matched against the policy) and its normalised
  * form (reported when dropped). */
@@ -95,21 +94,6 @@ static const char *json_why(const json_error_t *err)
 	}
 }
 
-static int valid_component(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n < 1 || n > COMPONENT_MAX_LEN)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
 
 /* Append key to both paths; returns what to restore with pop(). */
 static void push(struct walk *w, const char *key, size_t klen, size_t saved[2])
@@ -122,7 +106,7 @@ static void push(struct walk *w, const char *key, size_t klen, size_t saved[2])
 	sep = w->path_len > 0;
 	/* A key that no policy field could name (a '.', odd characters, too long) makes the whole
 	 * subtree unmatchable, so "a.b" as one key never passes for {"a": {"b": ...}}. */
-	if (w->path_ok && valid_component(key, klen) && w->path_len + sep + klen < sizeof(w->path)) {
+	if (w->path_ok && policy_valid_component(key, klen) && w->path_len + sep + klen < sizeof(w->path)) {
 		if (sep)
 			w->path[w->path_len++] = '.';
 		memcpy(w->path + w->path_len, key, klen);

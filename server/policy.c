@@ -10,7 +10,6 @@
 #include "server/sensitive.h"
 
 #define PATH_MAX_COMPONENTS 8
-#define COMPONENT_MAX_LEN 32
 #define BUCKET_MIN_S 60
 #define BUCKET_MAX_S (86400 * 7)
 #define RETENTION_MAX_DAYS 3650
@@ -107,11 +106,11 @@ static int get_uint(json_t *v, long long lo, long long hi, uint32_t *out)
 	return 0;
 }
 
-static int valid_component(const char *s, size_t n)
+int policy_valid_component(const char *s, size_t n)
 {
 	size_t i;
 
-	if (n < 1 || n > COMPONENT_MAX_LEN)
+	if (n < 1 || n > POLICY_COMPONENT_MAX)
 		return 0;
 	for (i = 0; i < n; i++) {
 		char c = s[i];
@@ -132,7 +131,7 @@ static int valid_path(const char *path)
 		return 0;
 	for (;;) {
 		dot = strchr(p, '.');
-		if (!valid_component(p, dot ? (size_t)(dot - p) : strlen(p)) ||
+		if (!policy_valid_component(p, dot ? (size_t)(dot - p) : strlen(p)) ||
 		    ++parts > PATH_MAX_COMPONENTS)
 			return 0;
 		if (!dot)
@@ -167,7 +166,7 @@ static enum herr parse_field(struct parse *ps, const char *name, json_t *obj, st
 	if (!valid_path(name))
 		return fail(ps, "fields.%s: a field name is a dotted path of 1..%d parts, each "
 			    "[A-Za-z0-9_-]{1,%d}, at most %d characters", n, PATH_MAX_COMPONENTS,
-			    COMPONENT_MAX_LEN, POLICY_FIELD_MAX - 1);
+			    POLICY_COMPONENT_MAX, POLICY_FIELD_MAX - 1);
 	memcpy(f->path, name, strlen(name) + 1);
 	if (!json_is_object(obj))
 		return fail(ps, "fields.%s: must be an object", n);

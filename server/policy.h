@@ -41,6 +41,10 @@ struct policy {
 	struct policy_field fields[POLICY_MAX_FIELDS];
 };
 
+/* A field path is 1..8 dotted components, each [A-Za-z0-9_-]{1,POLICY_COMPONENT_MAX}. */
+#define POLICY_COMPONENT_MAX 32
+int policy_valid_component(const char *s, size_t n);
+
 /* Parse and validate. On failure why names the field and the problem, e.g.
  * "fields.co2_ppm: sensitive (air quality): needs sensitive_ok and a bucket of at least 3600 s". */
 enum herr policy_parse(const uint8_t *json, size_t len, struct policy *out, char *why, size_t why_size);

@@ -19,6 +19,8 @@
 static const char usage[] =
 	"hearth device add    --data DIR [--id ID] --model MODEL (--csr FILE | --genkey) --out OUTDIR [--days N]\n"
 	"hearth device revoke --data DIR --id ID\n"
+	"hearth device decommission --data DIR --id ID\n"
+	"  revokes the device and deletes everything stored about it (telemetry, last-seen, retained)\n"
 	"hearth device list   --data DIR\n"
 	"  --id ID      [A-Za-z0-9_-]{1,64}; opaque (no serial number, model or owner: it crosses the\n"
 	"               wire in clear). Without --id a random one is made and printed.\n"
@@ -259,6 +261,44 @@ out:
 	return ret;
 }
 
+static int device_decommission(int argc, char **argv)
+{
+	struct datadir *dd = NULL;
+	struct device_args a;
+	char actor[96], detail[64];
+	int ret = CLI_FAIL, r, certs = 0;
+	enum herr rc;
+
+	r = parse_args(argc, argv, &a);
+	if (r != 0)
+		return r < 0 ? CLI_OK : r;
+	if (!a.id || !ca_valid_id(a.id))
+		return cli_usage("device decommission", usage, "needs --id ID ([A-Za-z0-9_-]{1,64})");
+	cli_actor(actor, sizeof(actor));
+	if (datadir_open(a.data, &dd) != HERR_OK)
+		return CLI_FAIL;
+	if (store_begin(dd->store) != HERR_OK)
+		goto out;
+	rc = store_device_decommission(dd->store, a.id, (int64_t)time(NULL), &certs);
+	if (rc == HERR_NOTFOUND || rc == HERR_STATE) {
+		log_err(rc == HERR_NOTFOUND ? "no device '%s'" : "device '%s' is already decommissioned", a.id);
+		goto out;
+	}
+	snprintf(detail, sizeof(detail), "%d certificate(s) revoked, data deleted", certs);
+	if (rc != HERR_OK ||
+	    store_audit(dd->store, (int64_t)time(NULL), actor, "device.decommission", a.id, detail) != HERR_OK ||
+	    pki_publish_crl(dd, NULL) != HERR_OK ||
+	    store_commit(dd->store) != HERR_OK)
+		goto out;
+	printf("device %s decommissioned: %d certificate(s) revoked, its stored data deleted\n", a.id, certs);
+	ret = CLI_OK;
+out:
+	if (ret != CLI_OK)
+		store_rollback(dd->store);
+	datadir_close(dd);
+	return ret;
+}
+
 static int print_device(void *ctx, const struct store_device *d)
 {
 	char expires[32] = "-";
@@ -296,6 +336,7 @@ int cmd_device(int argc, char **argv)
 		{ "add", device_add },
 		{ "revoke", device_revoke },
 		{ "list", device_list },
+		{ "decommission", device_decommission },
 	};
 
 	return cli_dispatch("device", usage, subs, sizeof(subs) / sizeof(subs[0]), argc, argv);

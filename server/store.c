@@ -120,6 +120,11 @@ enum herr store_retained_list(struct store *st, store_retained_fn fn, void *ctx)
 	return st->be->retained_list(st->impl, fn, ctx);
 }
 
+enum herr store_device_decommission(struct store *st, const char *id, int64_t now, int *certs)
+{
+	return st->be->device_decommission(st->impl, id, now, certs);
+}
+
 enum herr store_cert_insert(struct store *st, const struct store_cert *cert)
 {
 	return st->be->cert_insert(st->impl, cert);

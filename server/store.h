@@ -68,6 +68,10 @@ enum herr store_device_get(struct store *st, const char *id, struct store_device
  * HERR_NOTFOUND for an unknown id, HERR_STATE if it is not active. */
 enum herr store_device_revoke(struct store *st, const char *id, int64_t now, int *certs);
 enum herr store_device_list(struct store *st, store_device_fn fn, void *ctx);
+/* Decommission: revoke the device's valid certificates (*certs counts them), mark it
+ * decommissioned, and delete everything stored about it (telemetry, last-seen, retained
+ * messages). HERR_NOTFOUND for an unknown id, HERR_STATE if already decommissioned. */
+enum herr store_device_decommission(struct store *st, const char *id, int64_t now, int *certs);
 
 /* May this certificate connect? HERR_OK if serial is a valid certificate of device id and the
  * device is active; HERR_NOTFOUND if unknown; HERR_STATE if revoked or inactive. */

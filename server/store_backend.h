@@ -20,6 +20,7 @@ struct store_backend {
 	enum herr (*device_get)(void *impl, const char *id, struct store_device *out);
 	enum herr (*device_revoke)(void *impl, const char *id, int64_t now, int *certs);
 	enum herr (*device_list)(void *impl, store_device_fn fn, void *ctx);
+	enum herr (*device_decommission)(void *impl, const char *id, int64_t now, int *certs);
 	enum herr (*device_cert_ok)(void *impl, const char *id, const char *serial);
 	enum herr (*device_list_inactive_since)(void *impl, int64_t since, store_id_fn fn, void *ctx);
 	enum herr (*cert_insert)(void *impl, const struct store_cert *cert);

@@ -371,6 +371,31 @@ static enum herr sq_device_revoke(void *impl, const char *id, int64_t now, int *
 		   " WHERE device_id = ? AND status = 'valid'", "is", now, id);
 }
 
+static enum herr sq_device_decommission(void *impl, const char *id, int64_t now, int *certs)
+{
+	struct store_device d;
+	char prefix[96];
+	enum herr rc;
+
+	*certs = 0;
+	rc = sq_device_get(impl, id, &d);
+	if (rc != HERR_OK)
+		return rc;
+	if (strcmp(d.status, "decommissioned") == 0)
+		return HERR_STATE;
+	/* A prefix compare, not LIKE: '_' in an id is a LIKE wildcard. */
+	snprintf(prefix, sizeof(prefix), "hearth/v1/%s/", id);
+	if ((rc = run(impl, certs, "UPDATE certificates SET status = 'revoked', revoked_at = ?"
+		      " WHERE device_id = ? AND status = 'valid'", "is", now, id)) != HERR_OK ||
+	    (rc = run(impl, NULL, "UPDATE devices SET status = 'decommissioned',"
+		      " revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", "is", now, id)) != HERR_OK ||
+	    (rc = run(impl, NULL, "DELETE FROM telemetry WHERE device_id = ?", "s", id)) != HERR_OK ||
+	    (rc = run(impl, NULL, "DELETE FROM last_seen WHERE device_id = ?", "s", id)) != HERR_OK)
+		return rc;
+	return run(impl, NULL, "DELETE FROM retained WHERE substr(topic, 1, length(?)) = ?", "ss",
+		   prefix, prefix);
+}
+
 static enum herr sq_device_list(void *impl, store_device_fn fn, void *ctx)
 {
 	struct sq *s = impl;
@@ -673,6 +698,7 @@ static const struct store_backend sqlite_backend = {
 	.device_get = sq_device_get,
 	.device_revoke = sq_device_revoke,
 	.device_list = sq_device_list,
+	.device_decommission = sq_device_decommission,
 	.device_cert_ok = sq_device_cert_ok,
 	.device_list_inactive_since = sq_device_list_inactive_since,
 	.cert_insert = sq_cert_insert,

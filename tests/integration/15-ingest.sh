@@ -72,4 +72,15 @@ t_eq "the expired row is gone" 0 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM
 t_eq "recent rows stay" 1 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM telemetry WHERE device_id = 'h2'")"
 t_eq "the WAL was emptied (TRUNCATE checkpoint)" 0 "$(stat -c %s "$D/hearth.db-wal" 2>/dev/null || echo 0)"
 stop_hearth
+# Decommissioning a device deletes what was stored about it, and revokes it.
+h1_serial=$(openssl x509 -in "$O/h1.crt" -noout -serial | cut -d= -f2)
+sqlite3 "$D/hearth.db" "INSERT INTO retained VALUES ('hearth/v1/h1/status', x'6f6e', 1, 0), ('hearth/v1/h1x/status', x'6f6e', 1, 0)"
+t "decommission succeeds" "$HEARTH" device decommission --data "$D" --id h1
+t_eq "its telemetry is gone" 0 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM telemetry WHERE device_id = 'h1'")"
+t_eq "its last-seen time is gone" 0 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM last_seen WHERE device_id = 'h1'")"
+t_eq "its retained messages are gone, not another device's" "hearth/v1/h1x/status" "$(sqlite3 "$D/hearth.db" "SELECT topic FROM retained WHERE topic LIKE 'hearth/v1/h1%'")"
+t_eq "other devices keep theirs" 1 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM telemetry WHERE device_id = 'h2'")"
+t_out "it is listed as decommissioned" "^h1 +heater +decommissioned" "$HEARTH" device list --data "$D"
+t_out "its certificate is in the CRL" "Serial Number: $h1_serial" openssl crl -in "$D/certs/crl.pem" -noout -text
+t_out "decommissioning twice says so" "already decommissioned" "$HEARTH" device decommission --data "$D" --id h1
 t_fails "no sanitizer report" grep -Eq 'Sanitizer|runtime error:' "$T"/serve.*.log

@@ -215,53 +215,13 @@ out:
 	return ret;
 }
 
-static int device_revoke(int argc, char **argv)
-{
-	struct datadir *dd = NULL;
-	struct device_args a;
-	char actor[96], detail[64];
-	int ret = CLI_FAIL, r, certs = 0;
-	enum herr rc;
+/* Revoke and decommission differ only in what the store does and what is said about it. */
+struct device_end {
+	const char *cmd, *action, *state_msg, *done_msg;
+	enum herr (*run)(struct store *st, const char *id, int64_t now, int *certs);
+};
 
-	r = parse_args(argc, argv, &a);
-	if (r != 0)
-		return r < 0 ? CLI_OK : r;
-	if (!a.id)
-		return cli_usage("device revoke", usage, "needs --id");
-	if (!ca_valid_id(a.id))
-		return cli_usage("device revoke", usage, "device id must match [A-Za-z0-9_-]{1,64}");
-	cli_actor(actor, sizeof(actor));
-	if (datadir_open(a.data, &dd) != HERR_OK)
-		return CLI_FAIL;
-	if (store_begin(dd->store) != HERR_OK)
-		goto out;
-	rc = store_device_revoke(dd->store, a.id, (int64_t)time(NULL), &certs);
-	if (rc == HERR_NOTFOUND) {
-		log_err("no device '%s'", a.id);
-		goto out;
-	}
-	if (rc == HERR_STATE) {
-		log_err("device '%s' is already revoked or decommissioned", a.id);
-		goto out;
-	}
-	snprintf(detail, sizeof(detail), "%d certificate(s)", certs);
-	/* The CRL is re-issued in the same transaction: a revocation is never recorded without it. */
-	if (rc != HERR_OK ||
-	    store_audit(dd->store, (int64_t)time(NULL), actor, "device.revoke", a.id, detail) != HERR_OK ||
-	    pki_publish_crl(dd, NULL) != HERR_OK ||
-	    store_commit(dd->store) != HERR_OK)
-		goto out;
-	printf("device %s revoked; %d certificate(s) added to the CRL (%s/%s)\n",
-	       a.id, certs, dd->path, DATADIR_CRL);
-	ret = CLI_OK;
-out:
-	if (ret != CLI_OK)
-		store_rollback(dd->store);
-	datadir_close(dd);
-	return ret;
-}
-
-static int device_decommission(int argc, char **argv)
+static int device_end(const struct device_end *e, int argc, char **argv)
 {
 	struct datadir *dd = NULL;
 	struct device_args a;
@@ -273,30 +233,52 @@ static int device_decommission(int argc, char **argv)
 	if (r != 0)
 		return r < 0 ? CLI_OK : r;
 	if (!a.id || !ca_valid_id(a.id))
-		return cli_usage("device decommission", usage, "needs --id ID ([A-Za-z0-9_-]{1,64})");
+		return cli_usage(e->cmd, usage, "needs --id ID ([A-Za-z0-9_-]{1,64})");
 	cli_actor(actor, sizeof(actor));
 	if (datadir_open(a.data, &dd) != HERR_OK)
 		return CLI_FAIL;
 	if (store_begin(dd->store) != HERR_OK)
 		goto out;
-	rc = store_device_decommission(dd->store, a.id, (int64_t)time(NULL), &certs);
+	rc = e->run(dd->store, a.id, (int64_t)time(NULL), &certs);
 	if (rc == HERR_NOTFOUND || rc == HERR_STATE) {
-		log_err(rc == HERR_NOTFOUND ? "no device '%s'" : "device '%s' is already decommissioned", a.id);
+		log_err(rc == HERR_NOTFOUND ? "no device '%s'" : e->state_msg, a.id);
 		goto out;
 	}
-	snprintf(detail, sizeof(detail), "%d certificate(s) revoked, data deleted", certs);
+	snprintf(detail, sizeof(detail), "%d certificate(s) revoked", certs);
+	/* The CRL is re-issued in the same transaction: a revocation is never recorded without it. */
 	if (rc != HERR_OK ||
-	    store_audit(dd->store, (int64_t)time(NULL), actor, "device.decommission", a.id, detail) != HERR_OK ||
+	    store_audit(dd->store, (int64_t)time(NULL), actor, e->action, a.id, detail) != HERR_OK ||
 	    pki_publish_crl(dd, NULL) != HERR_OK ||
 	    store_commit(dd->store) != HERR_OK)
 		goto out;
-	printf("device %s decommissioned: %d certificate(s) revoked, its stored data deleted\n", a.id, certs);
+	printf(e->done_msg, a.id, certs, dd->path, DATADIR_CRL);
 	ret = CLI_OK;
 out:
 	if (ret != CLI_OK)
 		store_rollback(dd->store);
 	datadir_close(dd);
 	return ret;
+}
+
+static int device_revoke(int argc, char **argv)
+{
+	static const struct device_end e = {
+		"device revoke", "device.revoke", "device '%s' is already revoked or decommissioned",
+		"device %s revoked; %d certificate(s) added to the CRL (%s/%s)\n", store_device_revoke,
+	};
+
+	return device_end(&e, argc, argv);
+}
+
+static int device_decommission(int argc, char **argv)
+{
+	static const struct device_end e = {
+		"device decommission", "device.decommission", "device '%s' is already decommissioned",
+		"device %s decommissioned: %d certificate(s) revoked (CRL %s/%s), its stored data deleted\n",
+		store_device_decommission,
+	};
+
+	return device_end(&e, argc, argv);
 }
 
 static int print_device(void *ctx, const struct store_device *d)

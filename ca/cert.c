@@ -97,20 +97,12 @@ static int write_sans(unsigned char **p, unsigned char *start, const char *const
 		}
 		if (n < 0)
 			return n;
-		ret = mbedtls_asn1_write_len(p, start, (size_t)n);
-		if (ret < 0)
-			return ret;
-		n += ret;
-		ret = mbedtls_asn1_write_tag(p, start, tag);
+		ret = ca_der_write_header(p, start, (size_t)n, tag);
 		if (ret < 0)
 			return ret;
 		len += n + ret;
 	}
-	ret = mbedtls_asn1_write_len(p, start, (size_t)len);
-	if (ret < 0)
-		return ret;
-	len += ret;
-	ret = mbedtls_asn1_write_tag(p, start, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
+	ret = ca_der_write_header(p, start, (size_t)len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
 	if (ret < 0)
 		return ret;
 	return len + ret;
@@ -124,11 +116,7 @@ static int write_eku(unsigned char **p, unsigned char *start, const char *oid, s
 	len = mbedtls_asn1_write_oid(p, start, oid, oid_len);
 	if (len < 0)
 		return len;
-	ret = mbedtls_asn1_write_len(p, start, (size_t)len);
-	if (ret < 0)
-		return ret;
-	len += ret;
-	ret = mbedtls_asn1_write_tag(p, start, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
+	ret = ca_der_write_header(p, start, (size_t)len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
 	if (ret < 0)
 		return ret;
 	return len + ret;

@@ -27,15 +27,6 @@
 /* SHA-1, the RFC 5280 §4.2.1.2 method (1) key identifier mbedTLS writes into certificates. */
 #define KEY_ID_LEN 20
 
-static int write_header(unsigned char **p, unsigned char *start, size_t len, unsigned char tag)
-{
-	int ret, n = 0;
-
-	MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_len(p, start, len));
-	MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_tag(p, start, tag));
-	return n;
-}
-
 /* ecdsa-with-SHA256; RFC 5758 §3.2 says its parameters are absent, not NULL, which is why this is
  * not mbedtls_asn1_write_algorithm_identifier (that writes NULL). */
 static int write_sig_alg(unsigned char **p, unsigned char *start)
@@ -44,7 +35,7 @@ static int write_sig_alg(unsigned char **p, unsigned char *start)
 
 	MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_oid(p, start, MBEDTLS_OID_ECDSA_SHA256,
 							 MBEDTLS_OID_SIZE(MBEDTLS_OID_ECDSA_SHA256)));
-	MBEDTLS_ASN1_CHK_ADD(len, write_header(p, start, (size_t)len,
+	MBEDTLS_ASN1_CHK_ADD(len, ca_der_write_header(p, start, (size_t)len,
 					       MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
 	return len;
 }
@@ -68,7 +59,7 @@ static int write_u64(unsigned char **p, unsigned char *start, uint64_t v)
 		*--(*p) = 0;
 		len++;
 	}
-	MBEDTLS_ASN1_CHK_ADD(len, write_header(p, start, (size_t)len, MBEDTLS_ASN1_INTEGER));
+	MBEDTLS_ASN1_CHK_ADD(len, ca_der_write_header(p, start, (size_t)len, MBEDTLS_ASN1_INTEGER));
 	return len;
 }
 
@@ -78,9 +69,9 @@ static int wrap_extension(unsigned char **p, unsigned char *start, size_t value_
 {
 	int ret, len = (int)value_len;
 
-	MBEDTLS_ASN1_CHK_ADD(len, write_header(p, start, value_len, MBEDTLS_ASN1_OCTET_STRING));
+	MBEDTLS_ASN1_CHK_ADD(len, ca_der_write_header(p, start, value_len, MBEDTLS_ASN1_OCTET_STRING));
 	MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_oid(p, start, oid, oid_len));
-	MBEDTLS_ASN1_CHK_ADD(len, write_header(p, start, (size_t)len,
+	MBEDTLS_ASN1_CHK_ADD(len, ca_der_write_header(p, start, (size_t)len,
 					       MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
 	return len;
 }
@@ -99,17 +90,17 @@ static int write_crl_extensions(unsigned char **p, unsigned char *start,
 	/* AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING } */
 	value_len = 0;
 	MBEDTLS_ASN1_CHK_ADD(value_len, mbedtls_asn1_write_raw_buffer(p, start, key_id, KEY_ID_LEN));
-	MBEDTLS_ASN1_CHK_ADD(value_len, write_header(p, start, KEY_ID_LEN,
+	MBEDTLS_ASN1_CHK_ADD(value_len, ca_der_write_header(p, start, KEY_ID_LEN,
 						     MBEDTLS_ASN1_CONTEXT_SPECIFIC | 0));
-	MBEDTLS_ASN1_CHK_ADD(value_len, write_header(p, start, (size_t)value_len,
+	MBEDTLS_ASN1_CHK_ADD(value_len, ca_der_write_header(p, start, (size_t)value_len,
 						     MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
 	MBEDTLS_ASN1_CHK_ADD(len, wrap_extension(p, start, (size_t)value_len,
 						 MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER,
 						 MBEDTLS_OID_SIZE(MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER)));
 
-	MBEDTLS_ASN1_CHK_ADD(len, write_header(p, start, (size_t)len,
+	MBEDTLS_ASN1_CHK_ADD(len, ca_der_write_header(p, start, (size_t)len,
 					       MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
-	MBEDTLS_ASN1_CHK_ADD(len, write_header(p, start, (size_t)len,
+	MBEDTLS_ASN1_CHK_ADD(len, ca_der_write_header(p, start, (size_t)len,
 					       MBEDTLS_ASN1_CONTEXT_SPECIFIC |
 					       MBEDTLS_ASN1_CONSTRUCTED | 0));
 	return len;
@@ -140,13 +131,13 @@ static int write_revoked(unsigned char **p, unsigned char *start,
 		if (ret < 0)
 			goto out;
 		entry_len += ret;
-		ret = write_header(p, start, (size_t)entry_len,
+		ret = ca_der_write_header(p, start, (size_t)entry_len,
 				   MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
 		if (ret < 0)
 			goto out;
 		len += entry_len + ret;
 	}
-	ret = write_header(p, start, (size_t)len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
+	ret = ca_der_write_header(p, start, (size_t)len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
 	if (ret < 0)
 		goto out;
 	ret += len;
@@ -180,7 +171,7 @@ static int write_tbs(unsigned char **p, unsigned char *start, const struct crl_p
 	MBEDTLS_ASN1_CHK_ADD(len, write_sig_alg(p, start));
 	/* v2, needed because of the extensions */
 	MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_int(p, start, 1));
-	MBEDTLS_ASN1_CHK_ADD(len, write_header(p, start, (size_t)len,
+	MBEDTLS_ASN1_CHK_ADD(len, ca_der_write_header(p, start, (size_t)len,
 					       MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
 	return len;
 }
@@ -325,7 +316,7 @@ enum herr ca_crl_issue(struct ca_key *issuer_key, const struct ca_cert *issuer_c
 		goto out;
 	}
 	memcpy(tbs_end, tp, (size_t)tail_len);
-	ret = write_header(&p, buf, (size_t)tbs_len + (size_t)tail_len,
+	ret = ca_der_write_header(&p, buf, (size_t)tbs_len + (size_t)tail_len,
 			   MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
 	if (ret < 0) {
 		rc = ca_mbedtls_fail(__func__, "write CertificateList", ret);

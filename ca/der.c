@@ -34,6 +34,15 @@ void ca_time_string(int64_t t, char out[15])
 	strftime(out, 15, "%Y%m%d%H%M%S", &tm);
 }
 
+int ca_der_write_header(unsigned char **p, unsigned char *start, size_t len, unsigned char tag)
+{
+	int ret, n = 0;
+
+	MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_len(p, start, len));
+	MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_tag(p, start, tag));
+	return n;
+}
+
 int ca_der_write_time(unsigned char **p, unsigned char *start, int64_t t)
 {
 	char text[16];
@@ -57,11 +66,7 @@ int ca_der_write_time(unsigned char **p, unsigned char *start, int64_t t)
 	if (ret < 0)
 		return ret;
 	len += ret;
-	ret = mbedtls_asn1_write_len(p, start, (size_t)len);
-	if (ret < 0)
-		return ret;
-	len += ret;
-	ret = mbedtls_asn1_write_tag(p, start, (unsigned char)tag);
+	ret = ca_der_write_header(p, start, (size_t)len, (unsigned char)tag);
 	if (ret < 0)
 		return ret;
 	return len + ret;

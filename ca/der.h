@@ -22,6 +22,8 @@ enum herr ca_mbedtls_fail(const char *func, const char *what, int ret);
 
 /* Unix seconds to "YYYYMMDDhhmmss" (UTC), the form mbedtls_x509write_crt_set_validity takes. */
 void ca_time_string(int64_t t, char out[15]);
+/* The tag and length in front of len bytes just written at *p. */
+int ca_der_write_header(unsigned char **p, unsigned char *start, size_t len, unsigned char tag);
 /* RFC 5280 Time: UTCTime before 2050, GeneralizedTime from then on. */
 int ca_der_write_time(unsigned char **p, unsigned char *start, int64_t t);
 /* mbedtls_x509_time (as parsed from a certificate) to Unix seconds. */

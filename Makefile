@@ -26,7 +26,7 @@ SERVER_SRC = server/store.c server/store_sqlite.c server/datadir.c server/pki.c 
              server/cmd_init.c server/cmd_serve.c server/cmd_device.c server/cmd_ca.c server/cmd_model.c server/cmd_telemetry.c \
              server/mqtt_codec.c server/acl.c server/tls.c server/broker.c server/conn.c \
              server/endpoint.c server/handshake.c server/config.c server/cmd_config.c \
-             server/policy.c server/minimize.c server/ingest.c server/sensitive.c
+             server/policy.c server/minimize.c server/ingest.c server/sensitive.c server/feed.c
 LIB_SRC    = $(COMMON_SRC) $(CA_SRC) $(SERVER_SRC)
 LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o
 MAIN_OBJ   = $(O)/server/main.o

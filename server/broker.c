@@ -32,6 +32,7 @@ struct mlist {
 
 struct broker_session {
 	char id[65];
+	enum acl_role role;
 	int clean;
 	void *conn;             /* NULL while offline */
 	struct sub *subs;
@@ -46,7 +47,9 @@ struct broker {
 	struct broker_limits lim;
 	struct broker_sink sink;
 	struct store *store;
-	struct strmap *sessions;  /* device id -> struct broker_session */
+	struct strmap *sessions;  /* device or client id -> struct broker_session */
+	struct broker_session **integrations; /* the integration clients' sessions, also in sessions */
+	size_t n_integrations, cap_integrations;
 	struct strmap *retained;  /* device id ("" outside device subtrees) -> struct mlist */
 	struct broker_stats stats;
 	struct ingest *ingest;
@@ -224,15 +227,22 @@ static void topic_owner(const uint8_t *topic, size_t tlen, char key[65])
 	key[n] = '\0';
 }
 
+/* The device whose subtree holds the topic, and for the telemetry stream (which carries only
+ * minimized records: raw device telemetry is never routed) the integration clients too. */
 static void route(struct broker *b, const struct qmsg *m)
 {
 	struct broker_session *s;
 	char owner[65];
+	size_t i;
 
 	topic_owner(m->data, m->tlen, owner);
 	s = owner[0] ? strmap_get(b->sessions, owner) : NULL;
-	if (s)
+	if (s && s->role == ACL_DEVICE)
 		offer(b, s, m, 0, 0, NULL);
+	if (!acl_is_telemetry(m->data, m->tlen))
+		return;
+	for (i = 0; i < b->n_integrations; i++)
+		offer(b, b->integrations[i], m, 0, 0, NULL);
 }
 
 /* Keep (or with an empty payload, drop) the retained message of m's topic: durably first. */
@@ -358,6 +368,21 @@ static void session_free(struct broker_session *s)
 	free(s);
 }
 
+/* Forget a session everywhere the broker holds it, and free it. */
+static void session_drop(struct broker *b, struct broker_session *s)
+{
+	size_t i;
+
+	strmap_del(b->sessions, s->id);
+	for (i = 0; i < b->n_integrations; i++) {
+		if (b->integrations[i] == s) {
+			b->integrations[i] = b->integrations[--b->n_integrations];
+			break;
+		}
+	}
+	session_free(s);
+}
+
 static int free_session_cb(void *ctx, const char *key, void *value)
 {
 	(void)ctx;
@@ -387,6 +412,7 @@ void broker_free(struct broker *b)
 		strmap_each(b->retained, free_retained_cb, NULL);
 		strmap_free(b->retained);
 	}
+	free(b->integrations);
 	free(b->scratch);
 	free(b);
 }
@@ -394,15 +420,6 @@ void broker_free(struct broker *b)
 void broker_set_ingest(struct broker *b, struct ingest *ing)
 {
 	b->ingest = ing;
-}
-
-/* 1 if topic is hearth/v1/<id>/telemetry (the ACL already made sure id is the sender's). */
-static int is_telemetry(const struct mqtt_str *t)
-{
-	static const char leaf[] = "/telemetry";
-	size_t n = sizeof(leaf) - 1;
-
-	return t->len > n && memcmp(t->p + t->len - n, leaf, n) == 0;
 }
 
 void broker_set_limits(struct broker *b, const struct broker_limits *limits)
@@ -420,8 +437,36 @@ const char *broker_session_id(const struct broker_session *s)
 	return s->id;
 }
 
-uint8_t broker_connect(struct broker *b, const char *id, void *conn, const struct mqtt_connect *c,
-		       struct broker_session **session, int *present)
+/* A new session, registered under its id (and as an integration if it is one). */
+static struct broker_session *session_new(struct broker *b, const char *id, enum acl_role role)
+{
+	struct broker_session *s;
+
+	if (role == ACL_INTEGRATION && b->n_integrations == b->cap_integrations) {
+		size_t cap = b->cap_integrations ? b->cap_integrations * 2 : 8;
+		struct broker_session **grown = realloc(b->integrations, cap * sizeof(*grown));
+
+		if (!grown)
+			return NULL;
+		b->integrations = grown;
+		b->cap_integrations = cap;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	memcpy(s->id, id, strlen(id) + 1);
+	s->role = role;
+	if (strmap_put(b->sessions, id, s, NULL) != HERR_OK) {
+		free(s);
+		return NULL;
+	}
+	if (role == ACL_INTEGRATION)
+		b->integrations[b->n_integrations++] = s;
+	return s;
+}
+
+uint8_t broker_connect(struct broker *b, const char *id, enum acl_role role, void *conn,
+		       const struct mqtt_connect *c, struct broker_session **session, int *present)
 {
 	struct broker_session *s;
 
@@ -431,7 +476,10 @@ uint8_t broker_connect(struct broker *b, const char *id, void *conn, const struc
 	if (c->client_id.len != 0 &&
 	    (c->client_id.len != strlen(id) || memcmp(c->client_id.p, id, c->client_id.len) != 0))
 		return MQTT_CONNACK_BAD_CLIENT_ID;
-	if (c->will && !acl_may_publish(id, c->will_topic.p, c->will_topic.len))
+	/* A will is published as if the device sent it, but outside any group commit: so not on
+	 * the telemetry topic, whose messages must be minimized and stored before anything else. */
+	if (c->will && (!acl_may_publish(role, id, c->will_topic.p, c->will_topic.len) ||
+			acl_is_telemetry(c->will_topic.p, c->will_topic.len)))
 		return MQTT_CONNACK_NOT_AUTHORIZED;
 
 	s = strmap_get(b->sessions, id);
@@ -439,20 +487,14 @@ uint8_t broker_connect(struct broker *b, const char *id, void *conn, const struc
 		b->sink.close(s->conn, "taken over by a new connection of the same device");
 		s->conn = NULL;
 	}
-	if (s && c->clean_session) {
-		strmap_del(b->sessions, id);
-		session_free(s);
+	if (s && (c->clean_session || s->role != role)) {
+		session_drop(b, s);
 		s = NULL;
 	}
 	if (!s) {
-		s = calloc(1, sizeof(*s));
+		s = session_new(b, id, role);
 		if (!s)
 			return MQTT_CONNACK_UNAVAILABLE;
-		memcpy(s->id, id, strlen(id) + 1);
-		if (strmap_put(b->sessions, id, s, NULL) != HERR_OK) {
-			free(s);
-			return MQTT_CONNACK_UNAVAILABLE;
-		}
 	} else {
 		*present = 1;
 	}
@@ -495,10 +537,8 @@ void broker_disconnect(struct broker *b, struct broker_session *s, int graceful)
 		route(b, will);
 	}
 	free(will);
-	if (s->clean) {
-		strmap_del(b->sessions, s->id);
-		session_free(s);
-	}
+	if (s->clean)
+		session_drop(b, s);
 }
 
 enum herr broker_publish_in(struct broker *b, struct broker_session *s, const struct mqtt_publish *p)
@@ -506,12 +546,17 @@ enum herr broker_publish_in(struct broker *b, struct broker_session *s, const st
 	struct qmsg *m;
 	enum herr rc = HERR_OK;
 
-	if (!acl_may_publish(s->id, p->topic.p, p->topic.len))
+	if (!acl_may_publish(s->role, s->id, p->topic.p, p->topic.len))
 		return HERR_INVALID;
 	b->stats.messages_in++;
-	if (b->ingest && is_telemetry(&p->topic) &&
-	    ingest_telemetry(b->ingest, s->id, p->payload, p->payload_len, (int64_t)time(NULL)) != HERR_OK)
-		return HERR_STORE;
+	/* Raw telemetry goes to minimization and nowhere else: not retained (it would reach the
+	 * disk), not routed (subscribers of the telemetry topic get the minimized records). */
+	if (acl_is_telemetry(p->topic.p, p->topic.len)) {
+		if (b->ingest &&
+		    ingest_telemetry(b->ingest, s->id, p->payload, p->payload_len, (int64_t)time(NULL)) != HERR_OK)
+			return HERR_STORE;
+		return HERR_OK;
+	}
 	m = qmsg_new(p->topic.p, p->topic.len, p->payload, p->payload_len, p->qos > 1 ? 1 : p->qos, 0);
 	if (!m)
 		return HERR_NOMEM;
@@ -545,7 +590,7 @@ void broker_subscribe(struct broker *b, struct broker_session *s, const struct m
 		struct sub *existing;
 
 		codes[i] = MQTT_SUBACK_FAILURE;
-		if (!sub->valid[i] || !acl_may_subscribe(s->id, f->p, f->len))
+		if (!sub->valid[i] || !acl_may_subscribe(s->role, s->id, f->p, f->len))
 			continue;
 		existing = find_sub(s, f->p, f->len);
 		if (existing) {
@@ -657,9 +702,28 @@ int broker_kick(struct broker *b, const char *id, const char *reason)
 	free(s->will);
 	s->will = NULL;
 	s->conn = NULL;
-	if (s->clean) {
-		strmap_del(b->sessions, s->id);
-		session_free(s);
-	}
+	if (s->clean)
+		session_drop(b, s);
 	return 1;
+}
+
+size_t broker_forget(struct broker *b, const char *id)
+{
+	struct broker_session *s = strmap_get(b->sessions, id);
+	struct mlist *set = strmap_get(b->retained, id);
+	size_t n = 0;
+
+	if (s) {
+		if (s->conn)
+			b->sink.close(s->conn, "device decommissioned");
+		s->conn = NULL;
+		session_drop(b, s);
+	}
+	if (set) {
+		n = set->count;
+		strmap_del(b->retained, id);
+		mlist_clear(set);
+		free(set);
+	}
+	return n;
 }

@@ -3,8 +3,10 @@
  * messages (per device, persisted through the store), and the ACL decisions. The connection layer
  * feeds it parsed packets and gives it a sink to send through; nothing here blocks.
  *
- * Routing is O(1) per message: every topic a device may touch lies in its own subtree, so a
- * message is offered only to the session of the device whose subtree holds the topic. */
+ * Routing is O(1) per message for devices: every topic a device may touch lies in its own subtree,
+ * so a message is offered only to the session of the device whose subtree holds the topic. The
+ * telemetry topics are the exception: raw device telemetry goes to ingest and to nobody else, and
+ * the minimized records hearth publishes there also reach the (few) integration clients. */
 #ifndef HEARTH_BROKER_H
 #define HEARTH_BROKER_H
 
@@ -12,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/herr.h"
+#include "server/acl.h"
 #include "server/mqtt_codec.h"
 #include "server/store.h"
 
@@ -53,11 +56,12 @@ void broker_set_ingest(struct broker *b, struct ingest *ing);
 void broker_set_limits(struct broker *b, const struct broker_limits *limits);
 const struct broker_stats *broker_stats(const struct broker *b);
 
-/* CONNECT from an admitted device (id = its certificate CN; the codec already parsed c).
- * Returns a CONNACK code; on MQTT_CONNACK_ACCEPTED *session is set and *present says whether a
- * persistent session was resumed. An existing connection of the same device is closed. */
-uint8_t broker_connect(struct broker *b, const char *id, void *conn, const struct mqtt_connect *c,
-		       struct broker_session **session, int *present);
+/* CONNECT from an admitted device or client (id = its certificate CN, role from the store; the
+ * codec already parsed c). Returns a CONNACK code; on MQTT_CONNACK_ACCEPTED *session is set and
+ * *present says whether a persistent session was resumed. An existing connection of the same
+ * identity is closed. */
+uint8_t broker_connect(struct broker *b, const char *id, enum acl_role role, void *conn,
+		       const struct mqtt_connect *c, struct broker_session **session, int *present);
 /* After the CONNACK went out: resend what was in flight, drain the queue. */
 void broker_resume(struct broker *b, struct broker_session *s);
 /* The connection is gone. graceful = a DISCONNECT was received (no will). */
@@ -82,6 +86,10 @@ enum herr broker_publish(struct broker *b, const char *topic, const uint8_t *pay
 
 /* Close the live connection of a device (revocation); 1 if there was one. */
 int broker_kick(struct broker *b, const char *id, const char *reason);
+
+/* A decommissioned device: close its connection and drop its session and retained messages from
+ * memory (the store already deleted them). Returns how many retained messages were dropped. */
+size_t broker_forget(struct broker *b, const char *id);
 
 const char *broker_session_id(const struct broker_session *s);
 

@@ -56,6 +56,7 @@ int cli_parse_settings(const char *cmd, const char *usage, int argc, char **argv
 int cmd_init(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_device(int argc, char **argv);
+int cmd_client(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_telemetry(int argc, char **argv);

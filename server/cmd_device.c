@@ -1,4 +1,5 @@
-/* hearth device add|revoke|list: devices and their certificates, from the host. */
+/* hearth device add|revoke|decommission|list and hearth client add|revoke|list: the identities
+ * that connect (devices, integration clients) and their certificates, from the host. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,18 @@
 #include "common/rng.h"
 #include "server/cli.h"
 #include "server/datadir.h"
+#include "server/acl.h"
 #include "server/pki.h"
+
+static const char client_usage[] =
+	"hearth client add    --data DIR [--id ID] --role integration (--csr FILE | --genkey) --out OUTDIR [--days N]\n"
+	"hearth client revoke --data DIR --id ID\n"
+	"hearth client list   --data DIR\n"
+	"  An integration client (Home Assistant, Node-RED, a script) connects to the MQTT endpoint\n"
+	"  with its certificate and may only subscribe to hearth/v1/+/telemetry (or one device's\n"
+	"  hearth/v1/ID/telemetry): it receives the minimized records, one per device and closed time\n"
+	"  bucket, never a raw device payload. It cannot publish.\n"
+	"  --id, --csr, --genkey, --out, --days as for 'hearth device add'\n";
 
 static const char usage[] =
 	"hearth device add    --data DIR [--id ID] --model MODEL (--csr FILE | --genkey) --out OUTDIR [--days N]\n"
@@ -31,17 +43,19 @@ static const char usage[] =
 	"  --days N     certificate life (default 365)\n";
 
 struct device_args {
-	const char *data, *id, *model, *csr, *out;
+	const char *data, *id, *model, *role, *csr, *out;
 	int genkey;
 	unsigned days;
 };
 
-static int parse_args(int argc, char **argv, struct device_args *a)
+static int parse_args(const char *cmd, const char *usage_text, int argc, char **argv,
+		      struct device_args *a)
 {
 	static const struct option opts[] = {
 		{ "data", required_argument, NULL, 'd' },
 		{ "id", required_argument, NULL, 'i' },
 		{ "model", required_argument, NULL, 'm' },
+		{ "role", required_argument, NULL, 'r' },
 		{ "csr", required_argument, NULL, 'c' },
 		{ "genkey", no_argument, NULL, 'g' },
 		{ "out", required_argument, NULL, 'o' },
@@ -53,27 +67,28 @@ static int parse_args(int argc, char **argv, struct device_args *a)
 
 	memset(a, 0, sizeof(*a));
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "d:i:m:c:go:D:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:i:m:r:c:go:D:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': a->data = optarg; break;
 		case 'i': a->id = optarg; break;
 		case 'm': a->model = optarg; break;
+		case 'r': a->role = optarg; break;
 		case 'c': a->csr = optarg; break;
 		case 'g': a->genkey = 1; break;
 		case 'o': a->out = optarg; break;
 		case 'D':
 			if (cli_parse_uint(optarg, 1, 3650, &a->days) != 0)
-				return cli_usage("device", usage, "--days must be 1..3650");
+				return cli_usage(cmd, usage_text, "--days must be 1..3650");
 			break;
 		case 'h':
-			fputs(usage, stdout);
+			fputs(usage_text, stdout);
 			return -1;
 		default:
-			return cli_usage("device", usage, "unknown option");
+			return cli_usage(cmd, usage_text, "unknown option");
 		}
 	}
 	if (optind != argc)
-		return cli_usage("device", usage, "unexpected argument '%s'", argv[optind]);
+		return cli_usage(cmd, usage_text, "unexpected argument '%s'", argv[optind]);
 	a->data = cli_data_dir(a->data);
 	return 0;
 }
@@ -137,7 +152,18 @@ static enum herr write_out(const char *dir, const char *name, const char *text, 
 	return rc;
 }
 
-static int device_add(int argc, char **argv)
+/* Adding a device and adding an integration client differ only in what they belong to (a model,
+ * a role) and how that is recorded. */
+struct add_kind {
+	const char *cmd, *usage, *noun, *group_opt;
+	const char *(*group)(const struct device_args *a);
+	int (*group_ok)(const char *group);
+	enum herr (*issue)(struct datadir *dd, const char *id, const char *group, const uint8_t *spki,
+			   size_t spki_len, unsigned days, const char *actor, char **pem,
+			   struct ca_cert_info *info);
+};
+
+static int add(const struct add_kind *k, int argc, char **argv)
 {
 	char id_buf[33], actor[96], keyfile[PATH_MAX], crt_path[PATH_MAX], ca_path[PATH_MAX];
 	char name[80], *pem = NULL, *bundle = NULL;
@@ -146,18 +172,19 @@ static int device_add(int argc, char **argv)
 	struct device_args a;
 	struct ca_csr csr;
 	size_t bundle_len = 0;
-	const char *id;
+	const char *id, *group;
 	int ret = CLI_FAIL, r, in_tx = 0;
 
-	r = parse_args(argc, argv, &a);
+	r = parse_args(k->cmd, k->usage, argc, argv, &a);
 	if (r != 0)
 		return r < 0 ? CLI_OK : r;
-	if (!a.model || !a.out || (!a.csr == !a.genkey))
-		return cli_usage("device add", usage, "needs --model, --out, and one of --csr or --genkey");
+	group = k->group(&a);
+	if (!group || !a.out || (!a.csr == !a.genkey))
+		return cli_usage(k->cmd, k->usage, "needs %s, --out, and one of --csr or --genkey", k->group_opt);
 	if (a.id && !ca_valid_id(a.id))
-		return cli_usage("device add", usage, "device id '%.80s' must match [A-Za-z0-9_-]{1,64}", a.id);
-	if (!ca_valid_id(a.model))
-		return cli_usage("device add", usage, "model '%.80s' must match [A-Za-z0-9_-]{1,64}", a.model);
+		return cli_usage(k->cmd, k->usage, "id '%.80s' must match [A-Za-z0-9_-]{1,64}", a.id);
+	if (!k->group_ok(group))
+		return cli_usage(k->cmd, k->usage, "%s '%.80s' is not valid", k->group_opt, group);
 	id = a.id;
 	if (!id) {
 		unsigned char b[16];
@@ -181,12 +208,12 @@ static int device_add(int argc, char **argv)
 	if (store_begin(dd->store) != HERR_OK)
 		goto out;
 	in_tx = 1;
-	if (pki_issue_device(dd, id, a.model, csr.spki, csr.spki_len, a.days, actor, &pem, &info) != HERR_OK)
+	if (k->issue(dd, id, group, csr.spki, csr.spki_len, a.days, actor, &pem, &info) != HERR_OK)
 		goto out;
 	if (pki_ca_bundle(dd, &bundle, &bundle_len) != HERR_OK)
 		goto out;
-	/* Files first, commit last: a failure anywhere leaves neither a device without its files nor
-	 * files for a device that was never recorded. */
+	/* Files first, commit last: a failure anywhere leaves neither an identity without its files
+	 * nor files for one that was never recorded. */
 	snprintf(name, sizeof(name), "%s.crt", id);
 	if (write_out(a.out, name, pem, strlen(pem), crt_path, sizeof(crt_path)) != HERR_OK ||
 	    write_out(a.out, "ca.pem", bundle, bundle_len, ca_path, sizeof(ca_path)) != HERR_OK)
@@ -194,12 +221,12 @@ static int device_add(int argc, char **argv)
 	if (store_commit(dd->store) != HERR_OK)
 		goto out;
 	in_tx = 0;
-	printf("device %s added (model %s, %s key)\n", id, a.model, csr.key_desc);
+	printf("%s %s added (%s %s, %s key)\n", k->noun, id, k->group_opt + 2, group, csr.key_desc);
 	printf("  certificate %s, serial %s, expires in %u days\n", crt_path, info.serial_hex,
 	       a.days ? a.days : PKI_DEVICE_DAYS);
 	printf("  CA bundle   %s\n", ca_path);
 	if (keyfile[0])
-		printf("  private key %s (made here: move it to the device and delete this copy)\n", keyfile);
+		printf("  private key %s (made here: move it to the %s and delete this copy)\n", keyfile, k->noun);
 	ret = CLI_OK;
 out:
 	if (in_tx) {
@@ -215,9 +242,48 @@ out:
 	return ret;
 }
 
+static const char *model_of(const struct device_args *a)
+{
+	return a->model;
+}
+
+static const char *role_of(const struct device_args *a)
+{
+	return a->role;
+}
+
+static int model_ok(const char *model)
+{
+	return ca_valid_id(model);
+}
+
+/* A client's role is one a client can have: not "device". */
+static int role_ok(const char *role)
+{
+	enum acl_role r;
+
+	return acl_role_parse(role, &r) == 0 && r != ACL_DEVICE;
+}
+
+static int device_add(int argc, char **argv)
+{
+	static const struct add_kind k = { "device add", usage, "device", "--model", model_of, model_ok,
+					   pki_issue_device };
+
+	return add(&k, argc, argv);
+}
+
+static int client_add(int argc, char **argv)
+{
+	static const struct add_kind k = { "client add", client_usage, "client", "--role", role_of, role_ok,
+					   pki_issue_client };
+
+	return add(&k, argc, argv);
+}
+
 /* Revoke and decommission differ only in what the store does and what is said about it. */
 struct device_end {
-	const char *cmd, *action, *state_msg, *done_msg;
+	const char *cmd, *usage, *noun, *action, *state_msg, *done_msg;
 	enum herr (*run)(struct store *st, const char *id, int64_t now, int *certs);
 };
 
@@ -229,11 +295,11 @@ static int device_end(const struct device_end *e, int argc, char **argv)
 	int ret = CLI_FAIL, r, certs = 0;
 	enum herr rc;
 
-	r = parse_args(argc, argv, &a);
+	r = parse_args(e->cmd, e->usage, argc, argv, &a);
 	if (r != 0)
 		return r < 0 ? CLI_OK : r;
 	if (!a.id || !ca_valid_id(a.id))
-		return cli_usage(e->cmd, usage, "needs --id ID ([A-Za-z0-9_-]{1,64})");
+		return cli_usage(e->cmd, e->usage, "needs --id ID ([A-Za-z0-9_-]{1,64})");
 	cli_actor(actor, sizeof(actor));
 	if (datadir_open(a.data, &dd) != HERR_OK)
 		return CLI_FAIL;
@@ -241,7 +307,10 @@ static int device_end(const struct device_end *e, int argc, char **argv)
 		goto out;
 	rc = e->run(dd->store, a.id, (int64_t)time(NULL), &certs);
 	if (rc == HERR_NOTFOUND || rc == HERR_STATE) {
-		log_err(rc == HERR_NOTFOUND ? "no device '%s'" : e->state_msg, a.id);
+		if (rc == HERR_NOTFOUND)
+			log_err("no %s '%s'", e->noun, a.id);
+		else
+			log_err(e->state_msg, a.id);
 		goto out;
 	}
 	snprintf(detail, sizeof(detail), "%d certificate(s) revoked", certs);
@@ -263,7 +332,7 @@ out:
 static int device_revoke(int argc, char **argv)
 {
 	static const struct device_end e = {
-		"device revoke", "device.revoke", "device '%s' is already revoked or decommissioned",
+		"device revoke", usage, "device", "device.revoke", "device '%s' is already revoked or decommissioned",
 		"device %s revoked; %d certificate(s) added to the CRL (%s/%s)\n", store_device_revoke,
 	};
 
@@ -273,7 +342,7 @@ static int device_revoke(int argc, char **argv)
 static int device_decommission(int argc, char **argv)
 {
 	static const struct device_end e = {
-		"device decommission", "device.decommission", "device '%s' is already decommissioned",
+		"device decommission", usage, "device", "device.decommission", "device '%s' is already decommissioned",
 		"device %s decommissioned: %d certificate(s) revoked (CRL %s/%s), its stored data deleted\n",
 		store_device_decommission,
 	};
@@ -281,35 +350,77 @@ static int device_decommission(int argc, char **argv)
 	return device_end(&e, argc, argv);
 }
 
+static int client_revoke(int argc, char **argv)
+{
+	static const struct device_end e = {
+		"client revoke", client_usage, "client", "client.revoke", "client '%s' is already revoked",
+		"client %s revoked; %d certificate(s) added to the CRL (%s/%s)\n", store_client_revoke,
+	};
+
+	return device_end(&e, argc, argv);
+}
+
+static void format_expiry(int64_t not_after, char *buf, size_t size)
+{
+	struct tm tm;
+	time_t t = (time_t)not_after;
+
+	snprintf(buf, size, "-");
+	if (not_after && gmtime_r(&t, &tm))
+		strftime(buf, size, "%Y-%m-%d %H:%M:%SZ", &tm);
+}
+
 static int print_device(void *ctx, const struct store_device *d)
 {
-	char expires[32] = "-";
-	struct tm tm;
-	time_t t = (time_t)d->cert_not_after;
+	char expires[32];
 
 	(void)ctx;
-	if (d->cert_not_after && gmtime_r(&t, &tm))
-		strftime(expires, sizeof(expires), "%Y-%m-%d %H:%M:%SZ", &tm);
+	format_expiry(d->cert_not_after, expires, sizeof(expires));
 	printf("%-34s %-20s %-10s %s\n", d->id, d->model, d->status, expires);
 	return 0;
 }
 
-static int device_list(int argc, char **argv)
+static int print_client(void *ctx, const struct store_client *k)
+{
+	char expires[32];
+
+	(void)ctx;
+	format_expiry(k->cert_not_after, expires, sizeof(expires));
+	printf("%-34s %-20s %-10s %s\n", k->id, k->role, k->status, expires);
+	return 0;
+}
+
+/* Listing devices and listing clients differ in the store call and the second column. */
+static int list(const char *cmd, const char *usage_text, const char *column, int clients, int argc,
+		char **argv)
 {
 	struct datadir *dd = NULL;
 	struct device_args a;
 	int r, ret = CLI_FAIL;
+	enum herr rc;
 
-	r = parse_args(argc, argv, &a);
+	r = parse_args(cmd, usage_text, argc, argv, &a);
 	if (r != 0)
 		return r < 0 ? CLI_OK : r;
 	if (datadir_open(a.data, &dd) != HERR_OK)
 		return CLI_FAIL;
-	printf("%-34s %-20s %-10s %s\n", "ID", "MODEL", "STATUS", "CERT EXPIRES");
-	if (store_device_list(dd->store, print_device, NULL) == HERR_OK)
+	printf("%-34s %-20s %-10s %s\n", "ID", column, "STATUS", "CERT EXPIRES");
+	rc = clients ? store_client_list(dd->store, print_client, NULL)
+		     : store_device_list(dd->store, print_device, NULL);
+	if (rc == HERR_OK)
 		ret = CLI_OK;
 	datadir_close(dd);
 	return ret;
+}
+
+static int device_list(int argc, char **argv)
+{
+	return list("device list", usage, "MODEL", 0, argc, argv);
+}
+
+static int client_list(int argc, char **argv)
+{
+	return list("client list", client_usage, "ROLE", 1, argc, argv);
 }
 
 int cmd_device(int argc, char **argv)
@@ -322,4 +433,15 @@ int cmd_device(int argc, char **argv)
 	};
 
 	return cli_dispatch("device", usage, subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
+}
+
+int cmd_client(int argc, char **argv)
+{
+	static const struct cli_subcommand subs[] = {
+		{ "add", client_add },
+		{ "revoke", client_revoke },
+		{ "list", client_list },
+	};
+
+	return cli_dispatch("client", client_usage, subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "server/acl.h"
 #include "server/mqtt_codec.h"
 #include "server/store.h"
 
@@ -329,18 +330,21 @@ static void on_connect(struct conn *c, const struct mqtt_connect *m, uint64_t no
 		conn_close(c, "unsupported MQTT protocol level (only 3.1.1 = 4)");
 		return;
 	}
-	rc = broker_connect(c->env->broker, c->id, c, m, &s, &present);
+	rc = broker_connect(c->env->broker, c->id, tls_conn_peer(c->tls)->role, c, m, &s, &present);
 	send_packet(c, pkt, mqtt_write_connack(pkt, sizeof(pkt), present, rc));
 	if (rc != MQTT_CONNACK_ACCEPTED) {
 		c->env->stats->refused_connect++;
 		conn_close(c, rc == MQTT_CONNACK_BAD_CLIENT_ID ? "client id differs from the certificate's CN" :
-			      rc == MQTT_CONNACK_NOT_AUTHORIZED ? "will topic outside the device's own topics" :
+			      rc == MQTT_CONNACK_NOT_AUTHORIZED ? "will topic not allowed (own status or ack topics only)" :
 			      "CONNECT refused");
 		return;
 	}
 	c->session = s;
 	c->state = CONN_CONNECTED;
 	c->env->stats->connects++;
+	/* Devices are many and quiet in the log; a reader of the whole fleet's stream is worth a line. */
+	if (tls_conn_peer(c->tls)->role == ACL_INTEGRATION)
+		log_info("%s (%s): integration client connected", c->id, c->addr);
 	c->keepalive_ms = (uint64_t)m->keepalive * 1500;
 	c->deadline = c->keepalive_ms ? now_ms + c->keepalive_ms : 0;
 	broker_resume(c->env->broker, s);

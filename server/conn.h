@@ -29,6 +29,7 @@ struct endpoint_stats {
 	uint64_t accepted, handshakes, resumed, connects;
 	uint64_t refused_handshake, refused_connections, refused_connect;
 	uint64_t closed_too_big, closed_protocol, closed_acl, closed_timeout, closed_slow, closed_revoked;
+	uint64_t feed_records;    /* minimized records published for closed buckets */
 };
 
 struct conn;

@@ -17,8 +17,10 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "server/acl.h"
 #include "server/broker.h"
 #include "server/config.h"
+#include "server/feed.h"
 #include "server/handshake.h"
 #include "server/ingest.h"
 #include "server/pki.h"
@@ -33,6 +35,8 @@
 /* Retention and WAL truncation run when the hour changes (buckets close on the hour at the
  * earliest), and once at start. */
 #define MAINTENANCE_CHECK_MS 10000
+/* How often closed buckets are looked for: a record goes out at most this late. */
+#define FEED_MS 1000
 
 struct endpoint {
 	struct datadir *dd;
@@ -47,6 +51,7 @@ struct endpoint {
 	struct stat cert_st;     /* of the endpoint certificate file the TLS server was built from */
 	struct hs_pool *pool;    /* handshake threads; NULL when handshakes run on the loop */
 	struct ingest *ingest;
+	struct feed *feed;
 	int64_t maintained_hour;
 };
 
@@ -73,13 +78,15 @@ void endpoint_default_config(struct endpoint_config *cfg)
 	cfg->lim.handshake_threads = -1;
 }
 
-/* Admit a device whose certificate is recorded, valid, and whose device is active: asked at the
- * end of every handshake, so a revocation from any process or node counts at once. */
-static const char *identity_check(void *ctx, const struct tls_peer *peer)
+/* Admit a device or client whose certificate is recorded and valid, and who is active: asked at
+ * the end of every handshake, so a revocation from any process or node counts at once. */
+static const char *identity_check(void *ctx, struct tls_peer *peer)
 {
-	switch (store_device_cert_ok(ctx, peer->id, peer->serial)) {
+	char role[STORE_ROLE_MAX];
+
+	switch (store_identity_ok(ctx, peer->id, peer->serial, role)) {
 	case HERR_OK:
-		return NULL;
+		return acl_role_parse(role, &peer->role) == 0 ? NULL : "unknown role";
 	case HERR_NOTFOUND:
 		return "unknown device or certificate";
 	case HERR_STATE:
@@ -269,12 +276,19 @@ static void reap(struct endpoint *ep)
 	}
 }
 
-static int kick_revoked(void *ctx, const char *id)
+static int kick_revoked(void *ctx, const char *id, const char *status)
 {
 	struct endpoint *ep = ctx;
 
 	if (broker_kick(ep->env.broker, id, "device revoked"))
 		ep->stats.closed_revoked++;
+	/* Decommissioned: nothing about the device may stay behind, in the store or in memory. */
+	if (strcmp(status, "decommissioned") == 0) {
+		size_t n = broker_forget(ep->env.broker, id);
+
+		if (n > 0)
+			log_info("%s: decommissioned; its %zu retained message(s) dropped from memory", id, n);
+	}
 	return 0;
 }
 
@@ -283,7 +297,7 @@ static void poll_revocations(struct endpoint *ep)
 	int64_t now = (int64_t)time(NULL);
 
 	/* Overlap the window by a few seconds: kicking twice is harmless, missing one is not. */
-	if (store_device_list_inactive_since(ep->dd->store, ep->revocations_since, kick_revoked, ep) == HERR_OK)
+	if (store_list_inactive_since(ep->dd->store, ep->revocations_since, kick_revoked, ep) == HERR_OK)
 		ep->revocations_since = now - 3;
 }
 
@@ -401,6 +415,9 @@ static enum herr setup(struct endpoint *ep)
 	if (rc != HERR_OK)
 		return rc;
 	broker_set_ingest(ep->env.broker, ep->ingest);
+	rc = feed_new(ep->dd->store, ep->env.broker, (int64_t)time(NULL), &ep->feed);
+	if (rc != HERR_OK)
+		return rc;
 	ep->env.store = ep->dd->store;
 	ep->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ep->epfd < 0)
@@ -472,6 +489,7 @@ static void loop(struct endpoint *ep)
 {
 	struct epoll_event events[MAX_EVENTS];
 	uint64_t next_tick = 0, next_poll = 0, next_cert = now_ms() + CERT_CHECK_MS, next_maint = 0;
+	uint64_t next_feed = 0;
 	int stop = 0;
 
 	while (!stop) {
@@ -524,6 +542,14 @@ static void loop(struct endpoint *ep)
 			check_certificate(ep);
 			next_cert = now + CERT_CHECK_MS;
 		}
+		if (now >= next_feed) {
+			/* After this turn's group commit: every message received so far is stored. */
+			size_t records = 0;
+
+			if (feed_run(ep->feed, (int64_t)time(NULL), &records) == HERR_OK)
+				ep->stats.feed_records += records;
+			next_feed = now + FEED_MS;
+		}
 	}
 }
 
@@ -554,6 +580,7 @@ enum herr endpoint_run(struct datadir *dd, struct config *conf)
 			 (unsigned long long)ep.stats.handshakes, (unsigned long long)ep.stats.resumed,
 			 (unsigned long long)ep.stats.refused_handshake);
 	broker_free(ep.env.broker);
+	feed_free(ep.feed);
 	ingest_free(ep.ingest);
 	tls_server_unref(ep.env.tls);
 	if (ep.sigfd >= 0)

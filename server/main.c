@@ -17,6 +17,7 @@ static const char usage[] =
 	"  config  check|show|example    validate, show or document the settings of serve\n"
 	"          (DIR/hearth.conf, HEARTH_* variables, flags)\n"
 	"  device  add|revoke|list ...   manage devices and their certificates\n"
+	"  client  add|revoke|list ...   integration clients (read the minimized telemetry stream)\n"
 	"  model   set|show|list ...     device models and their minimization policies\n"
 	"  telemetry query|dropped ...   the stored (minimized) telemetry; what was dropped\n"
 	"  ca      show|crl|renew-endpoint ...   inspect the CA, write the CRL, renew the endpoint\n"
@@ -29,7 +30,8 @@ static const struct {
 	int (*run)(int argc, char **argv);
 } commands[] = {
 	{ "init", cmd_init }, { "serve", cmd_serve }, { "config", cmd_config },
-	{ "device", cmd_device }, { "model", cmd_model }, { "ca", cmd_ca }, { "telemetry", cmd_telemetry },
+	{ "device", cmd_device }, { "client", cmd_client }, { "model", cmd_model }, { "ca", cmd_ca },
+	{ "telemetry", cmd_telemetry },
 };
 
 int main(int argc, char **argv)

@@ -59,30 +59,22 @@ static void issuer_clear(struct issuer *is)
 	memset(is, 0, sizeof(*is));
 }
 
-enum herr pki_issue_device(struct datadir *dd, const char *id, const char *model,
-			   const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
-			   char **pem, struct ca_cert_info *info)
+/* Sign a client certificate (CN = id) for spki and record it as a certificate of the device or
+ * client id (kind "device" or "client"), with an audit entry. */
+static enum herr issue_recorded(struct datadir *dd, const char *id, const char *kind,
+				const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
+				const char *action, char **pem, struct ca_cert_info *info)
 {
 	struct ca_cert_request req = {
 		.kind = CA_CERT_DEVICE, .common_name = id, .days = days ? days : PKI_DEVICE_DAYS,
 		.subject_spki = spki, .subject_spki_len = spki_len,
 	};
-	int64_t now = (int64_t)time(NULL);
+	int is_device = strcmp(kind, "device") == 0;
 	struct store_cert row;
 	struct issuer is;
 	enum herr rc;
 
 	*pem = NULL;
-	rc = store_model_ensure(dd->store, model, now);
-	if (rc != HERR_OK)
-		return rc;
-	rc = store_device_insert(dd->store, id, model, now);
-	if (rc == HERR_EXISTS) {
-		log_err("device '%s' already exists", id);
-		return rc;
-	}
-	if (rc != HERR_OK)
-		return rc;
 	rc = issuer_load(dd, &is);
 	if (rc == HERR_OK)
 		rc = ca_cert_issue(&req, is.key, is.cert, pem, info);
@@ -90,18 +82,54 @@ enum herr pki_issue_device(struct datadir *dd, const char *id, const char *model
 	if (rc != HERR_OK)
 		return rc;
 	row = (struct store_cert){
-		.serial = info->serial_hex, .kind = "device", .device_id = id,
-		.subject = info->subject, .fingerprint = info->fingerprint,
-		.not_before = info->not_before, .not_after = info->not_after, .pem = *pem,
+		.serial = info->serial_hex, .kind = kind, .device_id = is_device ? id : NULL,
+		.client_id = is_device ? NULL : id, .subject = info->subject,
+		.fingerprint = info->fingerprint, .not_before = info->not_before,
+		.not_after = info->not_after, .pem = *pem,
 	};
 	rc = store_cert_insert(dd->store, &row);
 	if (rc == HERR_OK)
-		rc = store_audit(dd->store, now, actor, "device.add", id, info->serial_hex);
+		rc = store_audit(dd->store, (int64_t)time(NULL), actor, action, id, info->serial_hex);
 	if (rc != HERR_OK) {
 		free(*pem);
 		*pem = NULL;
 	}
 	return rc;
+}
+
+enum herr pki_issue_device(struct datadir *dd, const char *id, const char *model,
+			   const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
+			   char **pem, struct ca_cert_info *info)
+{
+	int64_t now = (int64_t)time(NULL);
+	enum herr rc;
+
+	*pem = NULL;
+	rc = store_model_ensure(dd->store, model, now);
+	if (rc == HERR_OK)
+		rc = store_device_insert(dd->store, id, model, now);
+	if (rc == HERR_EXISTS)
+		log_err("the id '%s' already exists (as a device or an integration client)", id);
+	if (rc != HERR_OK)
+		return rc;
+	return issue_recorded(dd, id, "device", spki, spki_len, days, actor, "device.add", pem, info);
+}
+
+enum herr pki_issue_client(struct datadir *dd, const char *id, const char *role,
+			   const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
+			   char **pem, struct ca_cert_info *info)
+{
+	enum herr rc;
+
+	*pem = NULL;
+	rc = store_client_insert(dd->store, id, role, (int64_t)time(NULL));
+	if (rc == HERR_EXISTS)
+		log_err("the id '%s' already exists (as a device or an integration client)", id);
+	else if (rc == HERR_INVALID)
+		log_err("unknown role '%s'", role);
+	if (rc != HERR_OK)
+		return rc;
+	return issue_recorded(dd, id, "client", spki, spki_len, days, actor, "client.add", pem, info);
 }
 
 struct revoked_list {

@@ -1,5 +1,5 @@
-/* pki: the operations of hearth's running CA on an open data directory: issuing device
- * certificates and publishing the CRL. Each one records what it did in the store (certificate rows
+/* pki: the operations of hearth's running CA on an open data directory: issuing device and
+ * integration client certificates and publishing the CRL. Each one records what it did in the store (certificate rows
  * and the audit log) in the same transaction as the change. */
 #ifndef HEARTH_PKI_H
 #define HEARTH_PKI_H
@@ -17,6 +17,12 @@
  * or a key made here). Runs inside the caller's transaction. info is required: it receives the
  * facts of the new certificate. */
 enum herr pki_issue_device(struct datadir *dd, const char *id, const char *model,
+			   const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
+			   char **pem, struct ca_cert_info *info);
+
+/* The same for an integration client (role "integration"): a client certificate of the same
+ * shape, recorded as the client's. */
+enum herr pki_issue_client(struct datadir *dd, const char *id, const char *role,
 			   const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
 			   char **pem, struct ca_cert_info *info);
 

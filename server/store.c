@@ -99,14 +99,29 @@ enum herr store_device_list(struct store *st, store_device_fn fn, void *ctx)
 	return st->be->device_list(st->impl, fn, ctx);
 }
 
-enum herr store_device_cert_ok(struct store *st, const char *id, const char *serial)
+enum herr store_client_insert(struct store *st, const char *id, const char *role, int64_t now)
 {
-	return st->be->device_cert_ok(st->impl, id, serial);
+	return st->be->client_insert(st->impl, id, role, now);
 }
 
-enum herr store_device_list_inactive_since(struct store *st, int64_t since, store_id_fn fn, void *ctx)
+enum herr store_client_revoke(struct store *st, const char *id, int64_t now, int *certs)
 {
-	return st->be->device_list_inactive_since(st->impl, since, fn, ctx);
+	return st->be->client_revoke(st->impl, id, now, certs);
+}
+
+enum herr store_client_list(struct store *st, store_client_fn fn, void *ctx)
+{
+	return st->be->client_list(st->impl, fn, ctx);
+}
+
+enum herr store_identity_ok(struct store *st, const char *id, const char *serial, char *role)
+{
+	return st->be->identity_ok(st->impl, id, serial, role);
+}
+
+enum herr store_list_inactive_since(struct store *st, int64_t since, store_inactive_fn fn, void *ctx)
+{
+	return st->be->list_inactive_since(st->impl, since, fn, ctx);
 }
 
 enum herr store_retained_set(struct store *st, const char *topic, const uint8_t *payload, size_t len,
@@ -181,6 +196,22 @@ enum herr store_device_model(struct store *st, const char *id, char *model)
 	if (rc == HERR_OK)
 		memcpy(model, d.model, sizeof(d.model));
 	return rc;
+}
+
+enum herr store_telemetry_closed(struct store *st, int64_t after, int64_t until, store_row_fn fn,
+				 void *ctx)
+{
+	return st->be->telemetry_closed(st->impl, after, until, fn, ctx);
+}
+
+enum herr store_feed_get(struct store *st, int64_t *published_until)
+{
+	return st->be->feed_get(st->impl, published_until);
+}
+
+enum herr store_feed_set(struct store *st, int64_t published_until)
+{
+	return st->be->feed_set(st->impl, published_until);
 }
 
 enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t *deleted)

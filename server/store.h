@@ -16,14 +16,25 @@ struct store_device {
 	char model[65];
 	char status[16];          /* "active", "revoked", "decommissioned" */
 	int64_t created_at;
+	int64_t revoked_at;       /* when it stopped being active (revoked, then decommissioned); 0 if never */
+	int64_t cert_not_after;   /* latest valid certificate's expiry; 0 if none */
+};
+
+/* An integration client: a certificate identity that is not a device (see 0004_clients.sql). */
+struct store_client {
+	char id[65];
+	char role[16];            /* "integration" */
+	char status[16];          /* "active", "revoked" */
+	int64_t created_at;
 	int64_t revoked_at;       /* 0 if never */
 	int64_t cert_not_after;   /* latest valid certificate's expiry; 0 if none */
 };
 
 struct store_cert {
 	const char *serial;       /* upper-case hex */
-	const char *kind;         /* "root", "issuing", "endpoint", "device" */
+	const char *kind;         /* "root", "issuing", "endpoint", "device", "client" */
 	const char *device_id;    /* only for kind "device" */
+	const char *client_id;    /* only for kind "client" */
 	const char *subject;
 	const char *fingerprint;  /* hex SHA-256 of the DER */
 	int64_t not_before, not_after;
@@ -32,8 +43,10 @@ struct store_cert {
 
 /* Called once per row; a non-zero return stops the listing early (not an error). */
 typedef int (*store_device_fn)(void *ctx, const struct store_device *device);
+typedef int (*store_client_fn)(void *ctx, const struct store_client *client);
 typedef int (*store_revoked_fn)(void *ctx, const char *serial, int64_t revoked_at);
-typedef int (*store_id_fn)(void *ctx, const char *id);
+/* status: "revoked" or "decommissioned" */
+typedef int (*store_inactive_fn)(void *ctx, const char *id, const char *status);
 typedef int (*store_retained_fn)(void *ctx, const char *topic, const uint8_t *payload, size_t len,
 				 int qos);
 
@@ -61,7 +74,8 @@ enum herr store_model_get_policy(struct store *st, const char *name, char **poli
 typedef int (*store_model_fn)(void *ctx, const char *name, int has_policy, int64_t devices);
 enum herr store_model_list(struct store *st, store_model_fn fn, void *ctx);
 
-/* HERR_EXISTS if a device with that id was ever added, HERR_INVALID if the model is unknown. */
+/* HERR_EXISTS if a device or client with that id was ever added, HERR_INVALID if the model is
+ * unknown. */
 enum herr store_device_insert(struct store *st, const char *id, const char *model, int64_t now);
 enum herr store_device_get(struct store *st, const char *id, struct store_device *out);
 /* Mark a device revoked and all its valid certificates with it; *certs counts those.
@@ -73,11 +87,19 @@ enum herr store_device_list(struct store *st, store_device_fn fn, void *ctx);
  * messages). HERR_NOTFOUND for an unknown id, HERR_STATE if already decommissioned. */
 enum herr store_device_decommission(struct store *st, const char *id, int64_t now, int *certs);
 
-/* May this certificate connect? HERR_OK if serial is a valid certificate of device id and the
- * device is active; HERR_NOTFOUND if unknown; HERR_STATE if revoked or inactive. */
-enum herr store_device_cert_ok(struct store *st, const char *id, const char *serial);
-/* Devices that stopped being active at or after since (revocation, decommission). */
-enum herr store_device_list_inactive_since(struct store *st, int64_t since, store_id_fn fn, void *ctx);
+/* Integration clients. insert: HERR_EXISTS if a device or client holds the id, HERR_INVALID for
+ * an unknown role. revoke: as store_device_revoke. */
+enum herr store_client_insert(struct store *st, const char *id, const char *role, int64_t now);
+enum herr store_client_revoke(struct store *st, const char *id, int64_t now, int *certs);
+enum herr store_client_list(struct store *st, store_client_fn fn, void *ctx);
+
+/* May this certificate connect? HERR_OK if serial is a valid certificate of the active device or
+ * client id, and role (STORE_ROLE_MAX bytes) receives "device" or the client's role;
+ * HERR_NOTFOUND if unknown; HERR_STATE if revoked or inactive. */
+#define STORE_ROLE_MAX 16
+enum herr store_identity_ok(struct store *st, const char *id, const char *serial, char *role);
+/* Devices and clients that stopped being active at or after since (revocation, decommission). */
+enum herr store_list_inactive_since(struct store *st, int64_t since, store_inactive_fn fn, void *ctx);
 
 enum herr store_cert_insert(struct store *st, const struct store_cert *cert);
 /* Revoked certificates not yet expired at now: what a CRL must list. */
@@ -106,7 +128,7 @@ enum herr store_last_seen(struct store *st, const char *device_id, int64_t bucke
 enum herr store_dropped_add(struct store *st, const char *model, const char *field, int sensitive,
 			    int64_t count);
 struct store_row {
-	const char *field, *agg, *text;
+	const char *device_id, *field, *agg, *text;
 	int64_t bucket_start, n;
 	uint32_t bucket_s;
 	double value;             /* the aggregate: for mean already divided by n */
@@ -118,6 +140,14 @@ enum herr store_telemetry_query(struct store *st, const char *device_id, int64_t
 typedef int (*store_dropped_fn)(void *ctx, const char *model, const char *field, int sensitive,
 				int64_t count);
 enum herr store_dropped_list(struct store *st, store_dropped_fn fn, void *ctx);
+/* Rows of buckets that closed (bucket_start + bucket_s) in (after, until], by device, bucket and
+ * field. Buckets are at most STORE_BUCKET_MAX_S long (the policy's limit). */
+#define STORE_BUCKET_MAX_S (86400 * 7)
+enum herr store_telemetry_closed(struct store *st, int64_t after, int64_t until, store_row_fn fn,
+				 void *ctx);
+/* Where the minimized feed got to (HERR_NOTFOUND before its first record), and moving it on. */
+enum herr store_feed_get(struct store *st, int64_t *published_until);
+enum herr store_feed_set(struct store *st, int64_t published_until);
 /* Delete telemetry past its retention at now; *deleted (may be NULL) counts rows. */
 enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t *deleted);
 /* Fold the write-ahead log back into the database and empty it, so no file keeps superseded

@@ -21,8 +21,11 @@ struct store_backend {
 	enum herr (*device_revoke)(void *impl, const char *id, int64_t now, int *certs);
 	enum herr (*device_list)(void *impl, store_device_fn fn, void *ctx);
 	enum herr (*device_decommission)(void *impl, const char *id, int64_t now, int *certs);
-	enum herr (*device_cert_ok)(void *impl, const char *id, const char *serial);
-	enum herr (*device_list_inactive_since)(void *impl, int64_t since, store_id_fn fn, void *ctx);
+	enum herr (*client_insert)(void *impl, const char *id, const char *role, int64_t now);
+	enum herr (*client_revoke)(void *impl, const char *id, int64_t now, int *certs);
+	enum herr (*client_list)(void *impl, store_client_fn fn, void *ctx);
+	enum herr (*identity_ok)(void *impl, const char *id, const char *serial, char *role);
+	enum herr (*list_inactive_since)(void *impl, int64_t since, store_inactive_fn fn, void *ctx);
 	enum herr (*cert_insert)(void *impl, const struct store_cert *cert);
 	enum herr (*cert_list_revoked)(void *impl, int64_t now, store_revoked_fn fn, void *ctx);
 	enum herr (*crl_next_number)(void *impl, uint64_t *number);
@@ -36,6 +39,10 @@ struct store_backend {
 	enum herr (*telemetry_query)(void *impl, const char *device_id, int64_t from, int64_t to,
 				     store_row_fn fn, void *ctx);
 	enum herr (*dropped_list)(void *impl, store_dropped_fn fn, void *ctx);
+	enum herr (*telemetry_closed)(void *impl, int64_t after, int64_t until, store_row_fn fn,
+				      void *ctx);
+	enum herr (*feed_get)(void *impl, int64_t *published_until);
+	enum herr (*feed_set)(void *impl, int64_t published_until);
 	enum herr (*telemetry_expire)(void *impl, int64_t now, int64_t *deleted);
 	enum herr (*checkpoint)(void *impl);
 	enum herr (*audit)(void *impl, int64_t at, const char *actor, const char *action,

@@ -15,7 +15,7 @@
 
 /* Prepared statements kept for reuse, keyed by the address of their SQL text (always a string
  * literal here): preparing costs more than running most of these statements. */
-#define STMT_CACHE 48
+#define STMT_CACHE 64
 
 struct sq {
 	sqlite3 *db;
@@ -308,10 +308,82 @@ static enum herr sq_model_list(void *impl, store_model_fn fn, void *ctx)
 	return rc;
 }
 
+/* Device and client ids share one namespace: each insert refuses an id the other table holds. */
 static enum herr sq_device_insert(void *impl, const char *id, const char *model, int64_t now)
 {
-	return run(impl, NULL, "INSERT INTO devices (id, model, status, created_at)"
-		   " VALUES (?, ?, 'active', ?)", "ssi", id, model, now);
+	int changed = 0;
+	enum herr rc = run(impl, &changed, "INSERT INTO devices (id, model, status, created_at)"
+			   " SELECT ?1, ?2, 'active', ?3 WHERE NOT EXISTS (SELECT 1 FROM clients WHERE id = ?1)",
+			   "ssi", id, model, now);
+
+	return rc == HERR_OK && changed == 0 ? HERR_EXISTS : rc;
+}
+
+static enum herr sq_client_insert(void *impl, const char *id, const char *role, int64_t now)
+{
+	int changed = 0;
+	enum herr rc = run(impl, &changed, "INSERT INTO clients (id, role, status, created_at)"
+			   " SELECT ?1, ?2, 'active', ?3 WHERE NOT EXISTS (SELECT 1 FROM devices WHERE id = ?1)",
+			   "ssi", id, role, now);
+
+	return rc == HERR_OK && changed == 0 ? HERR_EXISTS : rc;
+}
+
+static enum herr sq_client_revoke(void *impl, const char *id, int64_t now, int *certs)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int changed = 0, step;
+
+	*certs = 0;
+	rc = run(impl, &changed, "UPDATE clients SET status = 'revoked', revoked_at = ?"
+		 " WHERE id = ? AND status = 'active'", "is", now, id);
+	if (rc != HERR_OK)
+		return rc;
+	if (changed == 0) {
+		rc = prepare(s, &stmt, "SELECT 1 FROM clients WHERE id = ?", "s", id);
+		if (rc != HERR_OK)
+			return rc;
+		step = sqlite3_step(stmt);
+		rc = step == SQLITE_ROW ? HERR_STATE : step == SQLITE_DONE ? HERR_NOTFOUND
+					  : sq_fail(__func__, s->db, "client");
+		done(s, stmt);
+		return rc;
+	}
+	return run(impl, certs, "UPDATE certificates SET status = 'revoked', revoked_at = ?"
+		   " WHERE client_id = ? AND status = 'valid'", "is", now, id);
+}
+
+static enum herr sq_client_list(void *impl, store_client_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	struct store_client k;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT k.id, k.role, k.status, k.created_at, COALESCE(k.revoked_at, 0),"
+		     " COALESCE((SELECT MAX(c.not_after) FROM certificates c"
+		     "  WHERE c.client_id = k.id AND c.status = 'valid'), 0)"
+		     " FROM clients k ORDER BY k.id", "");
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		memset(&k, 0, sizeof(k));
+		copy_text(k.id, sizeof(k.id), stmt, 0);
+		copy_text(k.role, sizeof(k.role), stmt, 1);
+		copy_text(k.status, sizeof(k.status), stmt, 2);
+		k.created_at = sqlite3_column_int64(stmt, 3);
+		k.revoked_at = sqlite3_column_int64(stmt, 4);
+		k.cert_not_after = sqlite3_column_int64(stmt, 5);
+		if (fn(ctx, &k) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "clients");
+	done(s, stmt);
+	return rc;
 }
 
 #define DEVICE_COLUMNS \
@@ -388,7 +460,7 @@ static enum herr sq_device_decommission(void *impl, const char *id, int64_t now,
 	if ((rc = run(impl, certs, "UPDATE certificates SET status = 'revoked', revoked_at = ?"
 		      " WHERE device_id = ? AND status = 'valid'", "is", now, id)) != HERR_OK ||
 	    (rc = run(impl, NULL, "UPDATE devices SET status = 'decommissioned',"
-		      " revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", "is", now, id)) != HERR_OK ||
+		      " revoked_at = ? WHERE id = ?", "is", now, id)) != HERR_OK ||
 	    (rc = run(impl, NULL, "DELETE FROM telemetry WHERE device_id = ?", "s", id)) != HERR_OK ||
 	    (rc = run(impl, NULL, "DELETE FROM last_seen WHERE device_id = ?", "s", id)) != HERR_OK)
 		return rc;
@@ -418,42 +490,51 @@ static enum herr sq_device_list(void *impl, store_device_fn fn, void *ctx)
 	return rc;
 }
 
-static enum herr sq_device_cert_ok(void *impl, const char *id, const char *serial)
+static enum herr sq_identity_ok(void *impl, const char *id, const char *serial, char *role)
 {
 	struct sq *s = impl;
 	sqlite3_stmt *stmt;
 	enum herr rc;
 	int step;
 
-	rc = prepare(s, &stmt, "SELECT d.status = 'active' AND c.status = 'valid' FROM certificates c"
-		     " JOIN devices d ON d.id = c.device_id WHERE c.serial = ? AND c.device_id = ?",
+	rc = prepare(s, &stmt, "SELECT 'device', d.status = 'active' AND c.status = 'valid' FROM certificates c"
+		     " JOIN devices d ON d.id = c.device_id WHERE c.serial = ?1 AND c.device_id = ?2"
+		     " UNION ALL"
+		     " SELECT k.role, k.status = 'active' AND c.status = 'valid' FROM certificates c"
+		     " JOIN clients k ON k.id = c.client_id WHERE c.serial = ?1 AND c.client_id = ?2",
 		     "ss", serial, id);
 	if (rc != HERR_OK)
 		return rc;
+	role[0] = '\0';
 	step = sqlite3_step(stmt);
-	if (step == SQLITE_ROW)
-		rc = sqlite3_column_int(stmt, 0) ? HERR_OK : HERR_STATE;
-	else if (step == SQLITE_DONE)
+	if (step == SQLITE_ROW) {
+		copy_text(role, STORE_ROLE_MAX, stmt, 0);
+		rc = sqlite3_column_int(stmt, 1) ? HERR_OK : HERR_STATE;
+	} else if (step == SQLITE_DONE) {
 		rc = HERR_NOTFOUND;
-	else
+	} else {
 		rc = sq_fail(__func__, s->db, "certificate");
+	}
 	done(s, stmt);
 	return rc;
 }
 
-static enum herr sq_device_list_inactive_since(void *impl, int64_t since, store_id_fn fn, void *ctx)
+static enum herr sq_list_inactive_since(void *impl, int64_t since, store_inactive_fn fn, void *ctx)
 {
 	struct sq *s = impl;
 	sqlite3_stmt *stmt;
 	enum herr rc;
 	int step;
 
-	rc = prepare(s, &stmt, "SELECT id FROM devices WHERE status <> 'active' AND revoked_at >= ?",
+	/* A decommissioned device keeps its revoked_at (or gets it then), so it shows up too. */
+	rc = prepare(s, &stmt, "SELECT id, status FROM devices WHERE status <> 'active' AND revoked_at >= ?1"
+		     " UNION ALL SELECT id, status FROM clients WHERE status <> 'active' AND revoked_at >= ?1",
 		     "i", since);
 	if (rc != HERR_OK)
 		return rc;
 	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (fn(ctx, (const char *)sqlite3_column_text(stmt, 0)) != 0)
+		if (fn(ctx, (const char *)sqlite3_column_text(stmt, 0),
+		       (const char *)sqlite3_column_text(stmt, 1)) != 0)
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
@@ -509,9 +590,9 @@ static enum herr sq_retained_list(void *impl, store_retained_fn fn, void *ctx)
 
 static enum herr sq_cert_insert(void *impl, const struct store_cert *c)
 {
-	return run(impl, NULL, "INSERT INTO certificates (serial, kind, device_id, subject, fingerprint,"
-		   " not_before, not_after, status, pem) VALUES (?, ?, ?, ?, ?, ?, ?, 'valid', ?)",
-		   "sssssiis", c->serial, c->kind, c->device_id, c->subject, c->fingerprint,
+	return run(impl, NULL, "INSERT INTO certificates (serial, kind, device_id, client_id, subject,"
+		   " fingerprint, not_before, not_after, status, pem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'valid', ?)",
+		   "ssssssiis", c->serial, c->kind, c->device_id, c->client_id, c->subject, c->fingerprint,
 		   c->not_before, c->not_after, c->pem);
 }
 
@@ -604,30 +685,27 @@ static enum herr sq_dropped_add(void *impl, const char *model, const char *field
 		   "ssii", model, field, (int64_t)sensitive, count);
 }
 
-static enum herr sq_telemetry_query(void *impl, const char *device_id, int64_t from, int64_t to,
-				    store_row_fn fn, void *ctx)
+/* The columns emit_rows reads, in its order; an aggregate's value is final (mean divided by n). */
+#define ROW_COLUMNS \
+	"device_id, field, agg, text, bucket_start, n, bucket_s," \
+	" CASE agg WHEN 'mean' THEN value / n WHEN 'count' THEN n ELSE value END"
+
+static enum herr emit_rows(struct sq *s, sqlite3_stmt *stmt, store_row_fn fn, void *ctx)
 {
-	struct sq *s = impl;
-	sqlite3_stmt *stmt;
-	enum herr rc;
+	enum herr rc = HERR_OK;
 	int step;
 
-	rc = prepare(s, &stmt, "SELECT field, agg, text, bucket_start, n, bucket_s,"
-		     " CASE agg WHEN 'mean' THEN value / n WHEN 'count' THEN n ELSE value END"
-		     " FROM telemetry WHERE device_id = ? AND bucket_start >= ? AND bucket_start < ?"
-		     " ORDER BY bucket_start, field", "sii", device_id, from, to);
-	if (rc != HERR_OK)
-		return rc;
 	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
 		struct store_row r = {
-			.field = (const char *)sqlite3_column_text(stmt, 0),
-			.agg = (const char *)sqlite3_column_text(stmt, 1),
-			.text = (const char *)sqlite3_column_text(stmt, 2),
-			.bucket_start = sqlite3_column_int64(stmt, 3),
-			.n = sqlite3_column_int64(stmt, 4),
-			.bucket_s = (uint32_t)sqlite3_column_int64(stmt, 5),
-			.value = sqlite3_column_double(stmt, 6),
-			.has_value = sqlite3_column_type(stmt, 6) != SQLITE_NULL,
+			.device_id = (const char *)sqlite3_column_text(stmt, 0),
+			.field = (const char *)sqlite3_column_text(stmt, 1),
+			.agg = (const char *)sqlite3_column_text(stmt, 2),
+			.text = (const char *)sqlite3_column_text(stmt, 3),
+			.bucket_start = sqlite3_column_int64(stmt, 4),
+			.n = sqlite3_column_int64(stmt, 5),
+			.bucket_s = (uint32_t)sqlite3_column_int64(stmt, 6),
+			.value = sqlite3_column_double(stmt, 7),
+			.has_value = sqlite3_column_type(stmt, 7) != SQLITE_NULL,
 		};
 
 		if (fn(ctx, &r) != 0)
@@ -637,6 +715,61 @@ static enum herr sq_telemetry_query(void *impl, const char *device_id, int64_t f
 		rc = sq_fail(__func__, s->db, "telemetry");
 	done(s, stmt);
 	return rc;
+}
+
+static enum herr sq_telemetry_query(void *impl, const char *device_id, int64_t from, int64_t to,
+				    store_row_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+
+	rc = prepare(s, &stmt, "SELECT " ROW_COLUMNS " FROM telemetry"
+		     " WHERE device_id = ? AND bucket_start >= ? AND bucket_start < ?"
+		     " ORDER BY bucket_start, field", "sii", device_id, from, to);
+	return rc == HERR_OK ? emit_rows(s, stmt, fn, ctx) : rc;
+}
+
+static enum herr sq_telemetry_closed(void *impl, int64_t after, int64_t until, store_row_fn fn,
+				     void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+
+	/* The bucket_start bound lets the index narrow the scan to the window. */
+	rc = prepare(s, &stmt, "SELECT " ROW_COLUMNS " FROM telemetry"
+		     " WHERE bucket_start >= ?1 - ?3 AND bucket_start + bucket_s > ?1"
+		     " AND bucket_start + bucket_s <= ?2"
+		     " ORDER BY device_id, bucket_start, bucket_s, field", "iii", after, until,
+		     (int64_t)STORE_BUCKET_MAX_S);
+	return rc == HERR_OK ? emit_rows(s, stmt, fn, ctx) : rc;
+}
+
+static enum herr sq_feed_get(void *impl, int64_t *published_until)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT published_until FROM feed_state WHERE id = 1", "");
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		*published_until = sqlite3_column_int64(stmt, 0);
+	rc = step == SQLITE_ROW ? HERR_OK : step == SQLITE_DONE ? HERR_NOTFOUND
+				: sq_fail(__func__, s->db, "feed_state");
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_feed_set(void *impl, int64_t published_until)
+{
+	return run(impl, NULL, "INSERT INTO feed_state (id, published_until) VALUES (1, ?)"
+		   " ON CONFLICT (id) DO UPDATE SET published_until = excluded.published_until",
+		   "i", published_until);
 }
 
 static enum herr sq_dropped_list(void *impl, store_dropped_fn fn, void *ctx)
@@ -699,8 +832,11 @@ static const struct store_backend sqlite_backend = {
 	.device_revoke = sq_device_revoke,
 	.device_list = sq_device_list,
 	.device_decommission = sq_device_decommission,
-	.device_cert_ok = sq_device_cert_ok,
-	.device_list_inactive_since = sq_device_list_inactive_since,
+	.client_insert = sq_client_insert,
+	.client_revoke = sq_client_revoke,
+	.client_list = sq_client_list,
+	.identity_ok = sq_identity_ok,
+	.list_inactive_since = sq_list_inactive_since,
 	.cert_insert = sq_cert_insert,
 	.cert_list_revoked = sq_cert_list_revoked,
 	.crl_next_number = sq_crl_next_number,
@@ -711,6 +847,9 @@ static const struct store_backend sqlite_backend = {
 	.dropped_add = sq_dropped_add,
 	.telemetry_query = sq_telemetry_query,
 	.dropped_list = sq_dropped_list,
+	.telemetry_closed = sq_telemetry_closed,
+	.feed_get = sq_feed_get,
+	.feed_set = sq_feed_set,
 	.telemetry_expire = sq_telemetry_expire,
 	.checkpoint = sq_checkpoint,
 	.audit = sq_audit,

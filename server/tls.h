@@ -11,18 +11,21 @@
 
 #include "ca/cert.h"
 #include "common/herr.h"
+#include "server/acl.h"
 
 struct tls_server;
 struct tls_conn;
 
-/* The device id (certificate CN) and the certificate's serial, for the identity callback. */
+/* The identity (certificate CN) and the certificate's serial, for the identity callback, which
+ * also says what role the identity has. */
 struct tls_peer {
 	char id[65];
 	char serial[CA_SERIAL_HEX_LEN];
+	enum acl_role role;
 };
 
-/* Returns 0 to admit the peer, or a static reason to refuse it. */
-typedef const char *(*tls_identity_fn)(void *ctx, const struct tls_peer *peer);
+/* Returns 0 to admit the peer (after setting peer->role), or a static reason to refuse it. */
+typedef const char *(*tls_identity_fn)(void *ctx, struct tls_peer *peer);
 
 /* Load endpoint_chain (leaf + issuing, PEM), endpoint_key and trust only client_ca (PEM). */
 enum herr tls_server_new(const char *endpoint_chain, const char *endpoint_key, const char *client_ca,

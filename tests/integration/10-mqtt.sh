@@ -15,9 +15,13 @@ head -c 150000 /dev/urandom | base64 -w0 > "$T/big"
 t_out "a 200 KB publish (several read turns) gets its PUBACK" "received PUBACK" \
 	mosq_pub dev-a -i dev-a -t hearth/v1/dev-a/telemetry -f "$T/big" -q 1 -d
 payload=$(head -c 75000 /dev/urandom | base64 -w0)
-t_raw "a device subscribed to its own telemetry gets its 100 KB message back" "recv PUBLISH flags=2" \
+t_raw "a device subscribed to its own ack topic gets its 100 KB message back" "recv PUBLISH flags=2" \
+	dev-a connect:dev-a::clean expect:CONNACK subscribe:hearth/v1/dev-a/ack:1 expect:SUBACK:000101 \
+	publish:hearth/v1/dev-a/ack:"$payload":1 expect:PUBLISH expect:PUBACK:0002
+# Raw telemetry goes to minimization only: never back out, not even to the device itself.
+t_raw "its raw telemetry is not echoed to it (subscribers get minimized records only)" "recv PUBACK" \
 	dev-a connect:dev-a::clean expect:CONNACK subscribe:hearth/v1/dev-a/telemetry:1 expect:SUBACK:000101 \
-	publish:hearth/v1/dev-a/telemetry:"$payload":1 expect:PUBLISH expect:PUBACK:0002
+	publish:hearth/v1/dev-a/telemetry:"$payload":1 expect:PUBACK:0002 sleep:1 pingreq expect:PINGRESP
 t "a retained status publish is accepted" mosq_pub dev-a -i dev-a -t hearth/v1/dev-a/status -m online -r -q 1
 t_eq "the retained status is delivered when the device subscribes" "hearth/v1/dev-a/status online" \
 	"$(mosq_sub dev-a -i dev-a -t 'hearth/v1/dev-a/#' -C 1 -W 5 -v 2>&1)"

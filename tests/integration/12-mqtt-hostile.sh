@@ -8,7 +8,6 @@ O=$T/out
 start_hearth "$D" --handshake-timeout 2000 --connect-timeout 2000 || { nok "hearth serve starts"; exit 1; }
 
 CONNECT=connect:d1
-hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 TOPIC=$(hex hearth/v1/d1/status)   # 19 bytes
 closes() { # DESC STEP... : after the steps the server closes the connection
 	local d=$1; shift

@@ -7,7 +7,6 @@ for id in d1 d2; do
 	"$HEARTH" device add --data "$D" --id $id --model m --genkey --out "$O" >/dev/null 2>&1 || nok "add $id"
 done
 start_hearth "$D" || { nok "hearth serve starts"; exit 1; }
-hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 TOPIC=$(hex hearth/v1/d1/status)
 
 # A persistent session keeps its subscription; a QoS 1 will published while it is offline is

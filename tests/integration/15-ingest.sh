@@ -75,7 +75,11 @@ stop_hearth
 # Decommissioning a device deletes what was stored about it, and revokes it.
 h1_serial=$(openssl x509 -in "$O/h1.crt" -noout -serial | cut -d= -f2)
 sqlite3 "$D/hearth.db" "INSERT INTO retained VALUES ('hearth/v1/h1/status', x'6f6e', 1, 0), ('hearth/v1/h1x/status', x'6f6e', 1, 0)"
+start_hearth "$D" || nok "restart before decommission"
 t "decommission succeeds" "$HEARTH" device decommission --data "$D" --id h1
+t "the running server drops its retained message from memory too" \
+	wait_for 5 grep -q "h1: decommissioned; its 1 retained message(s) dropped from memory" "$HLOG"
+stop_hearth
 t_eq "its telemetry is gone" 0 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM telemetry WHERE device_id = 'h1'")"
 t_eq "its last-seen time is gone" 0 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM last_seen WHERE device_id = 'h1'")"
 t_eq "its retained messages are gone, not another device's" "hearth/v1/h1x/status" "$(sqlite3 "$D/hearth.db" "SELECT topic FROM retained WHERE topic LIKE 'hearth/v1/h1%'")"

@@ -60,6 +60,15 @@ wait_for() {
 	return 1
 }
 
+# faketime_lib: the path of libfaketime (empty if it is not installed). Servers run under it with a
+# stopped clock read from a file (FAKETIME_TIMESTAMP_FILE) that the test moves.
+faketime_lib() {
+	local f
+	for f in /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1; do
+		[ -e "$f" ] && { echo "$f"; return 0; }
+	done
+}
+
 # start_bg CMD...: run CMD in the background; stopped by PID on exit. Sets BG_PID.
 start_bg() { "$@" >"$T/bg.$$.log" 2>&1 & BG_PID=$!; BG_PIDS="$BG_PIDS $BG_PID"; }
 
@@ -99,6 +108,17 @@ raw() {
 # mosq_pub ID ARGS... / mosq_sub ID ARGS...: the mosquitto clients as device ID.
 mosq_pub() { local id=$1; shift; timeout 20 mosquitto_pub -h 127.0.0.1 -p "$PORT" --cafile "$O/ca.pem" --cert "$O/$id.crt" --key "$O/$id.key" "$@"; }
 mosq_sub() { local id=$1; shift; timeout 20 mosquitto_sub -h 127.0.0.1 -p "$PORT" --cafile "$O/ca.pem" --cert "$O/$id.crt" --key "$O/$id.key" "$@"; }
+
+# hex STR: the bytes of STR as hex, for mqtt_raw's send: steps.
+hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+
+# connect_will ID TOPIC MSG: an mqtt_raw step sending a 3.1.1 CONNECT of client ID (keep-alive 60,
+# no clean session) with a QoS 1 will MSG on TOPIC. The packet must stay under 128 bytes.
+connect_will() {
+	local len=$(( 10 + 6 + ${#1} + ${#2} + ${#3} ))
+	printf 'send:10%02x00044d515454040c003c%04x%s%04x%s%04x%s' "$len" "${#1}" "$(hex "$1")" \
+		"${#2}" "$(hex "$2")" "${#3}" "$(hex "$3")"
+}
 
 # t_raw DESC REGEX ID STEP...: mqtt_raw as device ID must hold every expect (exit 0) and print
 # something matching REGEX.

@@ -306,7 +306,8 @@ static int run_roundtrip(const struct options *opts, uint64_t deadline)
 	uint64_t drain_end;
 	bool clean = false;
 
-	if (!topic_for(topic, opts->id, "telemetry") || !random_hex(nonce, sizeof(nonce)))
+	/* The ack topic: raw telemetry is never routed back (subscribers get minimized records). */
+	if (!topic_for(topic, opts->id, "ack") || !random_hex(nonce, sizeof(nonce)))
 		goto out;
 	payloads = calloc((size_t)opts->count, sizeof(*payloads));
 	mids = calloc((size_t)opts->count, sizeof(*mids));

@@ -11,10 +11,7 @@ PY=/usr/bin/python3            # Debian's, where the python3-* packages are
 POL_PLAIN=${PRIVACY_POLICY_PLAIN:-schema/policies/smart-heater.json}
 POL_PRESENCE=${PRIVACY_POLICY_PRESENCE:-schema/policies/smart-heater-presence.json}
 HOUSEHOLDS=${PRIVACY_HOUSEHOLDS:-10} DAYS=${PRIVACY_DAYS:-7} SEED=${PRIVACY_SEED:-1}
-FAKELIB=""
-for f in /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1; do
-	[ -e "$f" ] && { FAKELIB=$f; break; }
-done
+FAKELIB=$(faketime_lib)
 t "libfaketime is installed" test -n "$FAKELIB"
 t "numpy, sklearn and paho-mqtt are installed" "$PY" -c "import numpy, sklearn, paho.mqtt.client"
 [ "$fail" -eq 0 ] || exit 1

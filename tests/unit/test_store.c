@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "common/fsutil.h"
+#include "server/migrations.h"
 #include "server/store.h"
 #include "tests/unit/unit.h"
 
@@ -425,6 +427,183 @@ START_TEST(test_audit)
 }
 END_TEST
 
+
+/* A database made by a hearth before integration clients (schema 3), with a device certificate in
+ * it, is brought to the current schema without losing the certificate, which still admits. */
+START_TEST(test_upgrade_keeps_certificates)
+{
+	char role[STORE_ROLE_MAX];
+	sqlite3 *db = NULL;
+	unsigned i;
+	char *err = NULL;
+
+	store_close(st);
+	st = NULL;
+	unlink(db_path);
+	ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE schema_version (version INTEGER PRIMARY KEY,"
+				      " name TEXT NOT NULL, applied_at INTEGER NOT NULL)", NULL, NULL, &err),
+			 SQLITE_OK);
+	for (i = 0; i < migration_count && migrations[i].version <= 3; i++) {
+		char ins[128];
+
+		ck_assert_msg(sqlite3_exec(db, migrations[i].sql, NULL, NULL, &err) == SQLITE_OK, "%s", err);
+		snprintf(ins, sizeof(ins), "INSERT INTO schema_version VALUES (%d, 'x', 0)", migrations[i].version);
+		ck_assert_int_eq(sqlite3_exec(db, ins, NULL, NULL, &err), SQLITE_OK);
+	}
+	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO models (name, created_at) VALUES ('m1', 0);"
+				      "INSERT INTO devices VALUES ('old-dev', 'm1', 'active', 0, NULL);"
+				      "INSERT INTO certificates VALUES ('0A', 'device', 'old-dev', 'CN=old-dev',"
+				      " 'fp-old', 0, 4000000000, 'valid', NULL, 'pem');", NULL, NULL, &err),
+			 SQLITE_OK);
+	sqlite3_close(db);
+
+	ck_assert_int_eq(store_open_sqlite(db_path, &st), HERR_OK);
+	ck_assert_int_eq(store_schema_version(st), store_schema_latest());
+	ck_assert_int_ge(store_schema_latest(), 4);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM certificates WHERE serial = '0A' AND device_id = 'old-dev'"
+				 " AND client_id IS NULL AND fingerprint = 'fp-old'"), 1);
+	ck_assert_int_eq(store_identity_ok(st, "old-dev", "0A", role), HERR_OK);
+	ck_assert_str_eq(role, "device");
+	/* The indexes came back with the rebuilt table. */
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN"
+				 " ('certificates_device', 'certificates_client', 'certificates_revoked')"), 3);
+}
+END_TEST
+
+struct id_seen {
+	char ids[4][65];
+	int count;
+};
+
+static int collect_id(void *ctx, const char *id, const char *status)
+{
+	struct id_seen *seen = ctx;
+
+	ck_assert_str_eq(status, "revoked");
+	ck_assert_int_lt(seen->count, 4);
+	snprintf(seen->ids[seen->count++], sizeof(seen->ids[0]), "%s", id);
+	return 0;
+}
+
+/* Clients and devices share one id namespace; a client's certificate admits it with its role;
+ * revoking it shows in the inactive list and refuses the certificate. */
+START_TEST(test_clients)
+{
+	struct store_cert c = {
+		.serial = "C1", .kind = "client", .client_id = "ha", .subject = "CN=ha",
+		.fingerprint = "fpc1", .not_before = T0, .not_after = T0 + 86400, .pem = "pem",
+	};
+	struct store_cert d = device_cert("D1", "dev-1", "fpd1", T0 + 86400);
+	char role[STORE_ROLE_MAX];
+	struct id_seen seen = { 0 };
+	int certs = -1;
+
+	add_device("dev-1");
+	ck_assert_int_eq(store_client_insert(st, "ha", "integration", T0), HERR_OK);
+	ck_assert_int_eq(store_client_insert(st, "ha", "integration", T0), HERR_EXISTS);
+	ck_assert_int_eq(store_client_insert(st, "dev-1", "integration", T0), HERR_EXISTS);
+	ck_assert_int_eq(store_device_insert(st, "ha", "m1", T0), HERR_EXISTS);
+	ck_assert_int_eq(store_client_insert(st, "x", "admin", T0), HERR_INVALID);
+	ck_assert_int_eq(store_client_insert(st, "y", "device", T0), HERR_INVALID);
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_OK);
+	ck_assert_int_eq(store_cert_insert(st, &d), HERR_OK);
+	/* A client certificate names its client, and only that. */
+	c.serial = "C2"; c.fingerprint = "fpc2"; c.client_id = NULL;
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_INVALID);
+	c.client_id = "ha"; c.device_id = "dev-1";
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_INVALID);
+
+	ck_assert_int_eq(store_identity_ok(st, "ha", "C1", role), HERR_OK);
+	ck_assert_str_eq(role, "integration");
+	ck_assert_int_eq(store_identity_ok(st, "dev-1", "D1", role), HERR_OK);
+	ck_assert_str_eq(role, "device");
+	/* A certificate admits only the identity it was issued to. */
+	ck_assert_int_eq(store_identity_ok(st, "dev-1", "C1", role), HERR_NOTFOUND);
+	ck_assert_int_eq(store_identity_ok(st, "ha", "D1", role), HERR_NOTFOUND);
+	ck_assert_int_eq(store_identity_ok(st, "nobody", "C1", role), HERR_NOTFOUND);
+
+	ck_assert_int_eq(store_client_revoke(st, "ha", T0 + 50, &certs), HERR_OK);
+	ck_assert_int_eq(certs, 1);
+	ck_assert_int_eq(store_client_revoke(st, "ha", T0 + 60, &certs), HERR_STATE);
+	ck_assert_int_eq(store_client_revoke(st, "nobody", T0 + 60, &certs), HERR_NOTFOUND);
+	ck_assert_int_eq(store_identity_ok(st, "ha", "C1", role), HERR_STATE);
+	ck_assert_int_eq(store_list_inactive_since(st, T0 + 50, collect_id, &seen), HERR_OK);
+	ck_assert_int_eq(seen.count, 1);
+	ck_assert_str_eq(seen.ids[0], "ha");
+	seen.count = 0;
+	ck_assert_int_eq(store_list_inactive_since(st, T0 + 51, collect_id, &seen), HERR_OK);
+	ck_assert_int_eq(seen.count, 0);
+	/* The revoked client certificate is on the CRL like a device's. */
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM certificates WHERE serial = 'C1' AND status = 'revoked'"), 1);
+}
+END_TEST
+
+struct closed_seen {
+	char rows[16][96];
+	int count;
+};
+
+static int collect_closed(void *ctx, const struct store_row *r)
+{
+	struct closed_seen *c = ctx;
+
+	ck_assert_int_lt(c->count, 16);
+	snprintf(c->rows[c->count++], sizeof(c->rows[0]), "%s %s %lld/%u %s=%g n=%lld", r->device_id, r->field,
+		 (long long)r->bucket_start, r->bucket_s, r->agg, r->value, (long long)r->n);
+	return 0;
+}
+
+static void fold(const char *dev, const char *field, int64_t start, uint32_t bucket, const char *agg,
+		 double v)
+{
+	struct store_sample s = { .device_id = dev, .field = field, .bucket_start = start, .bucket_s = bucket,
+				  .retention_days = 30, .agg = agg, .value = v };
+
+	ck_assert_int_eq(store_telemetry_fold(st, &s), HERR_OK);
+}
+
+/* The feed asks for buckets that closed in a window: (after, until], by device, bucket, field. */
+START_TEST(test_telemetry_closed)
+{
+	const int64_t H = 3600, B = (T0 / H) * H; /* an hour boundary */
+	struct closed_seen c = { 0 };
+	int64_t until = -1;
+
+	add_device("a");
+	add_device("b");
+	fold("b", "temp", B, H, "mean", 20);
+	fold("b", "temp", B, H, "mean", 22);
+	fold("a", "temp", B, H, "max", 5);
+	fold("a", "hum", B, H, "mean", 40);
+	fold("a", "temp", B + H, H, "max", 7);        /* the next hour: still open at B + H */
+	fold("a", "week", B - 86400 * 6, 86400 * 7, "mean", 1); /* a long bucket ending at B + 86400 */
+
+	ck_assert_int_eq(store_telemetry_closed(st, B, B + H - 1, collect_closed, &c), HERR_OK);
+	ck_assert_int_eq(c.count, 0);
+	ck_assert_int_eq(store_telemetry_closed(st, B + H - 1, B + H, collect_closed, &c), HERR_OK);
+	ck_assert_int_eq(c.count, 3);
+	ck_assert_str_eq(c.rows[0], "a hum 1717999200/3600 mean=40 n=1");
+	ck_assert_str_eq(c.rows[1], "a temp 1717999200/3600 max=5 n=1");
+	ck_assert_str_eq(c.rows[2], "b temp 1717999200/3600 mean=21 n=2");
+	/* Each bucket is in exactly one window. */
+	c.count = 0;
+	ck_assert_int_eq(store_telemetry_closed(st, B + H, B + 2 * H, collect_closed, &c), HERR_OK);
+	ck_assert_int_eq(c.count, 1);
+	ck_assert_str_eq(c.rows[0], "a temp 1718002800/3600 max=7 n=1");
+	c.count = 0;
+	ck_assert_int_eq(store_telemetry_closed(st, B + 86400 - 1, B + 86400, collect_closed, &c), HERR_OK);
+	ck_assert_int_eq(c.count, 1);
+	ck_assert_str_eq(c.rows[0], "a week 1717480800/604800 mean=1 n=1");
+
+	ck_assert_int_eq(store_feed_get(st, &until), HERR_NOTFOUND);
+	ck_assert_int_eq(store_feed_set(st, B), HERR_OK);
+	ck_assert_int_eq(store_feed_set(st, B + H), HERR_OK);
+	ck_assert_int_eq(store_feed_get(st, &until), HERR_OK);
+	ck_assert_int_eq(until, B + H);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -446,6 +625,9 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_crl_numbers);
 	tcase_add_test(tc, test_transactions);
 	tcase_add_test(tc, test_audit);
+	tcase_add_test(tc, test_upgrade_keeps_certificates);
+	tcase_add_test(tc, test_clients);
+	tcase_add_test(tc, test_telemetry_closed);
 	suite_add_tcase(s, tc);
 	return s;
 }

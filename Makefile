@@ -9,7 +9,7 @@ PKG_CONFIG ?= pkg-config
 WERROR   ?= -Werror
 
 # mbedTLS 2.28 ships no .pc file in Debian bookworm; everything else is found through pkg-config.
-PKGS      = sqlite3 jansson
+PKGS      = sqlite3 jansson libmicrohttpd
 MBEDTLS_LIBS = -lmbedtls -lmbedx509 -lmbedcrypto
 
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
@@ -26,7 +26,9 @@ SERVER_SRC = server/store.c server/store_sqlite.c server/datadir.c server/pki.c 
              server/cmd_init.c server/cmd_serve.c server/cmd_device.c server/cmd_ca.c server/cmd_model.c server/cmd_telemetry.c \
              server/mqtt_codec.c server/acl.c server/tls.c server/broker.c server/conn.c \
              server/endpoint.c server/handshake.c server/config.c server/cmd_config.c \
-             server/policy.c server/minimize.c server/ingest.c server/sensitive.c server/feed.c
+             server/policy.c server/minimize.c server/ingest.c server/sensitive.c server/feed.c server/token.c server/metrics.c \
+             server/cmd_token.c server/rest.c server/rest_devices.c server/rest_telemetry.c server/rest_models.c \
+             server/rest_enroll.c server/rest_ca.c server/rest_audit.c
 LIB_SRC    = $(COMMON_SRC) $(CA_SRC) $(SERVER_SRC)
 LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o
 MAIN_OBJ   = $(O)/server/main.o

@@ -153,7 +153,7 @@ read -r b1 t1 < <(cpu_jiffies)
 BUSY_BEFORE=$(calc "100 * ($b1 - $b0) / ($t1 - $t0)" %.0f)
 
 # shellcheck disable=SC2086 # BENCH_SERVE_ARGS is a list of options
-"${SERVER_PIN[@]}" "$HEARTH" serve --data "$T/data" --mqtt 127.0.0.1:0 ${BENCH_SERVE_ARGS:-} \
+"${SERVER_PIN[@]}" "$HEARTH" serve --data "$T/data" --mqtt 127.0.0.1:0 --api 127.0.0.1:0 ${BENCH_SERVE_ARGS:-} \
 	2>"$T/serve.log" &
 SERVER_PID=$!
 wait_until 10 grep -q 'MQTT endpoint listening on' "$T/serve.log" || die "the server did not start listening"

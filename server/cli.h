@@ -53,7 +53,15 @@ struct cli_args {
 int cli_parse_settings(const char *cmd, const char *usage, int argc, char **argv,
 		       struct config *cfg, struct cli_args *a);
 
+/* Make an API token named name with scope ("read", "operate", "admin"), expiring in days (0:
+ * never), audited as actor; the token goes into token (TOKEN_MAX bytes). Returns a CLI_ code. */
+struct datadir;
+int cli_token_create(struct datadir *dd, const char *name, const char *scope, unsigned days,
+		     const char *actor, char *token);
+
 int cmd_init(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_api(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_device(int argc, char **argv);
 int cmd_client(int argc, char **argv);

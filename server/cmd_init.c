@@ -1,16 +1,38 @@
 /* hearth init: create a data directory. */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ca/cert.h"
 #include "server/cli.h"
 #include "server/datadir.h"
+#include "server/token.h"
 
 static const char usage[] =
 	"hearth init --data DIR [--name NAME]... [--endpoint-days N]\n"
 	"  --name NAME          DNS name or IP address devices use to reach this server; repeat for\n"
 	"                       more (default: localhost and 127.0.0.1). The first is the subject CN.\n"
 	"  --endpoint-days N    life of the endpoint certificate (default 30, at most 397)\n";
+
+/* The first admin API token: there is no default credential, so a new directory gets one, shown
+ * once. */
+static int first_token(const char *dir, const char *actor)
+{
+	char token[TOKEN_MAX];
+	struct datadir *dd = NULL;
+	int r;
+
+	if (datadir_open(dir, &dd) != HERR_OK)
+		return CLI_FAIL;
+	r = cli_token_create(dd, "admin", "admin", 0, actor, token);
+	datadir_close(dd);
+	if (r != CLI_OK)
+		return r;
+	printf("first admin API token (named 'admin'; shown once, hearth keeps only its hash):\n%s\n", token);
+	fflush(stdout);
+	memset(token, 0, sizeof(token));
+	return CLI_OK;
+}
 
 /* Shared with `hearth serve`, which initialises an empty directory before it starts. */
 int cli_init_datadir(const char *dir, const char *const *names, size_t count, unsigned days)
@@ -24,11 +46,12 @@ int cli_init_datadir(const char *dir, const char *const *names, size_t count, un
 	cli_actor(actor, sizeof(actor));
 	if (datadir_init(dir, &opts, &created) != HERR_OK)
 		return CLI_FAIL;
-	if (created)
-		printf("initialised %s: new root and issuing CA, endpoint certificate, manifest key, database\n", dir);
-	else
+	if (!created) {
 		printf("%s is already initialised; nothing changed\n", dir);
-	return CLI_OK;
+		return CLI_OK;
+	}
+	printf("initialised %s: new root and issuing CA, endpoint certificate, manifest key, database\n", dir);
+	return first_token(dir, actor);
 }
 
 int cmd_init(int argc, char **argv)

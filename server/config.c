@@ -36,8 +36,10 @@ struct setting {
 };
 
 static const char *const log_levels[] = { "error", "warning", "info", "debug", NULL };
+static const char *const no_yes[] = { "no", "yes", NULL };
 
 static const char *check_host_port(const char *v);
+static const char *check_api(const char *v);
 static void apply_log_level(const struct config *c);
 
 #define LIM(field) offsetof(struct config, ep.lim.field)
@@ -87,7 +89,22 @@ static const struct setting settings[CONFIG_COUNT] = {
 		"log_level", NULL, "LEVEL", "the least important messages logged",
 		TYPE_ENUM, STORE_INT, offsetof(struct config, log_level), 0, 0, 0, log_levels,
 		"info", 1, NULL, apply_log_level },
+	[CONFIG_API] = {
+		"api", NULL, "HOST:PORT",
+		"where the REST API listens (HTTPS; off: no API)",
+		TYPE_STRING, STORE_STRING, offsetof(struct config, api), 0, 0, 0, NULL,
+		"127.0.0.1:8443", 0, check_api, NULL },
+	[CONFIG_API_PLAIN] = {
+		"api_plain", NULL, "no|yes",
+		"serve the REST API as plain HTTP: refused unless api is a loopback address",
+		TYPE_ENUM, STORE_INT, offsetof(struct config, api_plain), 0, 0, 0, no_yes,
+		"no", 0, NULL, NULL },
 };
+
+static const char *check_api(const char *v)
+{
+	return strcmp(v, "off") == 0 ? NULL : check_host_port(v);
+}
 
 static void apply_log_level(const struct config *c)
 {

@@ -31,6 +31,8 @@ enum config_key {
 	CONFIG_CONNECT_TIMEOUT_MS,
 	CONFIG_HANDSHAKE_THREADS,
 	CONFIG_LOG_LEVEL,
+	CONFIG_API,
+	CONFIG_API_PLAIN,
 	CONFIG_COUNT
 };
 #define CONFIG_BIT(key) ((uint32_t)1 << (key))
@@ -42,6 +44,8 @@ struct config {
 	struct endpoint_config ep;       /* what endpoint_run takes; ep.mqtt_addr points at mqtt */
 	char mqtt[CONFIG_MAX_VALUE];
 	int log_level;                   /* enum log_level */
+	char api[CONFIG_MAX_VALUE];      /* the REST API's HOST:PORT, or "off" */
+	int api_plain;                   /* 1: plain HTTP (loopback only) */
 	enum config_source source[CONFIG_COUNT];
 	unsigned line[CONFIG_COUNT];     /* the file line of a value from the file */
 };

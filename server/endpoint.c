@@ -1,14 +1,17 @@
 #include "server/endpoint.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -21,9 +24,11 @@
 #include "server/broker.h"
 #include "server/config.h"
 #include "server/feed.h"
+#include "server/metrics.h"
 #include "server/handshake.h"
 #include "server/ingest.h"
 #include "server/pki.h"
+#include "server/rest.h"
 #include "server/tls.h"
 
 #define MAX_EVENTS 256
@@ -53,6 +58,12 @@ struct endpoint {
 	struct ingest *ingest;
 	struct feed *feed;
 	int64_t maintained_hour;
+	struct rest *rest;
+	int wakefd;              /* eventfd: the REST thread changed something the loop caches */
+	uint64_t commit_le[METRICS_COMMIT_BUCKETS], commit_count;
+	double commit_sum;
+	pthread_mutex_t snap_lock;
+	struct metrics_snap snap;
 };
 
 static uint64_t now_ms(void)
@@ -253,10 +264,23 @@ static void commit_batch(struct endpoint *ep)
 {
 	int ok;
 
+	struct timespec t0, t1;
+	double s;
+	size_t i;
+
 	if (!ep->env.batch_open)
 		return;
 	ep->env.batch_open = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ok = store_commit(ep->dd->store) == HERR_OK;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	for (i = 0; i < METRICS_COMMIT_BUCKETS; i++) {
+		if (s <= metrics_commit_bounds[i])
+			ep->commit_le[i]++;
+	}
+	ep->commit_count++;
+	ep->commit_sum += s;
 	if (!ok) {
 		store_rollback(ep->dd->store);
 		log_err("group commit failed; the messages of this turn are not acknowledged");
@@ -329,6 +353,8 @@ static enum herr load_tls(struct endpoint *ep)
 	ep->cert_st = st;
 	if (ep->pool)
 		hs_pool_reload(ep->pool, srv);
+	if (ep->rest)
+		(void)rest_reload(ep->rest);
 	return HERR_OK;
 }
 
@@ -386,6 +412,63 @@ static enum herr start_handshake_threads(struct endpoint *ep)
 	return HERR_OK;
 }
 
+/* REST thread: wake the loop, which then forgets cached policies and polls revocations. */
+static void rest_changed(void *ctx)
+{
+	struct endpoint *ep = ctx;
+	uint64_t one = 1;
+
+	if (write(ep->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("could not wake the event loop: %s", strerror(errno));
+}
+
+static void on_wake(struct endpoint *ep)
+{
+	uint64_t n;
+
+	while (read(ep->wakefd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+		;
+	ingest_forget(ep->ingest);
+	poll_revocations(ep);
+}
+
+static void snapshot_metrics(struct endpoint *ep)
+{
+	pthread_mutex_lock(&ep->snap_lock);
+	ep->snap.ep = ep->stats;
+	ep->snap.broker = *broker_stats(ep->env.broker);
+	ep->snap.ingest = *ingest_stats(ep->ingest);
+	ep->snap.connections = ep->env.count;
+	memcpy(ep->snap.commit_le, ep->commit_le, sizeof(ep->commit_le));
+	ep->snap.commit_count = ep->commit_count;
+	ep->snap.commit_sum = ep->commit_sum;
+	pthread_mutex_unlock(&ep->snap_lock);
+}
+
+/* Called on the REST thread: the last snapshot, in Prometheus text format. */
+static size_t render_metrics(void *ctx, char *buf, size_t size)
+{
+	struct endpoint *ep = ctx;
+	struct metrics_snap snap;
+
+	pthread_mutex_lock(&ep->snap_lock);
+	snap = ep->snap;
+	pthread_mutex_unlock(&ep->snap_lock);
+	return metrics_render(&snap, buf, size);
+}
+
+static enum herr start_rest(struct endpoint *ep)
+{
+	struct rest_hooks hooks = { .ctx = ep, .changed = rest_changed, .metrics = render_metrics };
+
+	if (strcmp(ep->conf->api, "off") == 0) {
+		log_info("REST API off (api = off)");
+		return HERR_OK;
+	}
+	snapshot_metrics(ep);
+	return rest_start(ep->dd->path, ep->conf->api, ep->conf->api_plain, &hooks, &ep->rest);
+}
+
 static enum herr setup(struct endpoint *ep)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -441,7 +524,14 @@ static enum herr setup(struct endpoint *ep)
 	if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, ep->sigfd, &ev) != 0)
 		return HERR_IO;
 	ep->revocations_since = (int64_t)time(NULL) - 3;
-	return start_handshake_threads(ep);
+	ep->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev.data.ptr = &ep->wakefd;
+	if (ep->wakefd < 0 || epoll_ctl(ep->epfd, EPOLL_CTL_ADD, ep->wakefd, &ev) != 0)
+		return HERR_IO;
+	rc = start_handshake_threads(ep);
+	if (rc != HERR_OK)
+		return rc;
+	return start_rest(ep);
 }
 
 /* SIGHUP: the configuration file and environment again (limits change for new checks at once),
@@ -516,6 +606,8 @@ static void loop(struct endpoint *ep)
 				stop |= on_signal(ep);
 			else if (p == &ep->pool)
 				collect_handshakes(ep, now);
+			else if (p == &ep->wakefd)
+				on_wake(ep);
 			else
 				conn_on_event(p, events[i].events, now);
 		}
@@ -527,6 +619,7 @@ static void loop(struct endpoint *ep)
 			for (c = ep->conns; c; c = conn_next(c))
 				conn_on_tick(c, now);
 			reap(ep);
+			snapshot_metrics(ep);
 			next_tick = now + TICK_MS;
 		}
 		if (now >= next_poll) {
@@ -563,12 +656,14 @@ enum herr endpoint_run(struct datadir *dd, struct config *conf)
 	ep.dd = dd;
 	ep.conf = conf;
 	ep.cfg = &conf->ep;
-	ep.epfd = ep.lfd = ep.sigfd = -1;
+	ep.epfd = ep.lfd = ep.sigfd = ep.wakefd = -1;
+	pthread_mutex_init(&ep.snap_lock, NULL);
 	ep.env.lim = &conf->ep.lim;
 	ep.env.stats = &ep.stats;
 	rc = setup(&ep);
 	if (rc == HERR_OK)
 		loop(&ep);
+	rest_stop(ep.rest); /* first: its hooks point into ep */
 	hs_pool_free(ep.pool);
 	commit_batch(&ep);
 	for (c = ep.conns; c; c = conn_next(c))
@@ -585,6 +680,9 @@ enum herr endpoint_run(struct datadir *dd, struct config *conf)
 	tls_server_unref(ep.env.tls);
 	if (ep.sigfd >= 0)
 		close(ep.sigfd);
+	if (ep.wakefd >= 0)
+		close(ep.wakefd);
+	pthread_mutex_destroy(&ep.snap_lock);
 	if (ep.lfd >= 0)
 		close(ep.lfd);
 	if (ep.epfd >= 0)

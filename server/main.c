@@ -18,6 +18,8 @@ static const char usage[] =
 	"          (DIR/hearth.conf, HEARTH_* variables, flags)\n"
 	"  device  add|revoke|list ...   manage devices and their certificates\n"
 	"  client  add|revoke|list ...   integration clients (read the minimized telemetry stream)\n"
+	"  token   add|list|revoke ...   REST API tokens (bearer, scoped read/operate/admin)\n"
+	"  api     routes                the REST API's routes\n"
 	"  model   set|show|list ...     device models and their minimization policies\n"
 	"  telemetry query|dropped ...   the stored (minimized) telemetry; what was dropped\n"
 	"  ca      show|crl|renew-endpoint ...   inspect the CA, write the CRL, renew the endpoint\n"
@@ -31,7 +33,7 @@ static const struct {
 } commands[] = {
 	{ "init", cmd_init }, { "serve", cmd_serve }, { "config", cmd_config },
 	{ "device", cmd_device }, { "client", cmd_client }, { "model", cmd_model }, { "ca", cmd_ca },
-	{ "telemetry", cmd_telemetry },
+	{ "telemetry", cmd_telemetry }, { "token", cmd_token }, { "api", cmd_api },
 };
 
 int main(int argc, char **argv)

@@ -99,6 +99,32 @@ enum herr store_device_list(struct store *st, store_device_fn fn, void *ctx)
 	return st->be->device_list(st->impl, fn, ctx);
 }
 
+enum herr store_device_query(struct store *st, const struct store_device_filter *f, store_device_fn fn,
+			     void *ctx)
+{
+	return st->be->device_query(st->impl, f, fn, ctx);
+}
+
+enum herr store_device_tags(struct store *st, const char *id, store_tag_fn fn, void *ctx)
+{
+	return st->be->device_tags(st->impl, id, fn, ctx);
+}
+
+enum herr store_device_set_tags(struct store *st, const char *id, const char *const *tags, size_t n)
+{
+	return st->be->device_set_tags(st->impl, id, tags, n);
+}
+
+enum herr store_device_set_model(struct store *st, const char *id, const char *model, int64_t now)
+{
+	return st->be->device_set_model(st->impl, id, model, now);
+}
+
+enum herr store_device_certs(struct store *st, const char *id, store_cert_row_fn fn, void *ctx)
+{
+	return st->be->device_certs(st->impl, id, fn, ctx);
+}
+
 enum herr store_client_insert(struct store *st, const char *id, const char *role, int64_t now)
 {
 	return st->be->client_insert(st->impl, id, role, now);
@@ -158,7 +184,18 @@ enum herr store_crl_next_number(struct store *st, uint64_t *number)
 enum herr store_audit(struct store *st, int64_t at, const char *actor, const char *action,
 		      const char *target, const char *detail)
 {
-	return st->be->audit(st->impl, at, actor, action, target, detail);
+	return store_audit_from(st, at, actor, NULL, action, target, detail);
+}
+
+enum herr store_audit_from(struct store *st, int64_t at, const char *actor, const char *source,
+			   const char *action, const char *target, const char *detail)
+{
+	return st->be->audit_from(st->impl, at, actor, source, action, target, detail);
+}
+
+enum herr store_audit_list(struct store *st, int64_t before, size_t limit, store_audit_fn fn, void *ctx)
+{
+	return st->be->audit_list(st->impl, before, limit, fn, ctx);
 }
 
 enum herr store_telemetry_fold(struct store *st, const struct store_sample *s)
@@ -222,4 +259,55 @@ enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t *deleted
 enum herr store_checkpoint(struct store *st)
 {
 	return st->be->checkpoint ? st->be->checkpoint(st->impl) : HERR_OK;
+}
+
+enum herr store_api_token_insert(struct store *st, const struct store_api_token *t)
+{
+	return st->be->api_token_insert(st->impl, t);
+}
+
+enum herr store_api_token_get(struct store *st, const char *id, struct store_api_token *out)
+{
+	return st->be->api_token_get(st->impl, id, out);
+}
+
+enum herr store_api_token_touch(struct store *st, const char *id, int64_t now)
+{
+	return st->be->api_token_touch(st->impl, id, now);
+}
+
+enum herr store_api_token_list(struct store *st, store_api_token_fn fn, void *ctx)
+{
+	return st->be->api_token_list(st->impl, fn, ctx);
+}
+
+enum herr store_api_token_revoke(struct store *st, const char *name, int64_t now)
+{
+	return st->be->api_token_revoke(st->impl, name, now);
+}
+
+enum herr store_enroll_token_insert(struct store *st, const struct store_enroll_token *t)
+{
+	return st->be->enroll_token_insert(st->impl, t);
+}
+
+enum herr store_enroll_token_get(struct store *st, const char *id, struct store_enroll_token *out)
+{
+	return st->be->enroll_token_get(st->impl, id, out);
+}
+
+enum herr store_enroll_token_use(struct store *st, const char *id, const char *device_id, int64_t now)
+{
+	return st->be->enroll_token_use(st->impl, id, device_id, now);
+}
+
+enum herr store_enroll_token_list(struct store *st, const char *after, size_t limit,
+				  store_enroll_token_fn fn, void *ctx)
+{
+	return st->be->enroll_token_list(st->impl, after, limit, fn, ctx);
+}
+
+enum herr store_enroll_token_revoke(struct store *st, const char *id, int64_t now)
+{
+	return st->be->enroll_token_revoke(st->impl, id, now);
 }

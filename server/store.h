@@ -18,6 +18,17 @@ struct store_device {
 	int64_t created_at;
 	int64_t revoked_at;       /* when it stopped being active (revoked, then decommissioned); 0 if never */
 	int64_t cert_not_after;   /* latest valid certificate's expiry; 0 if none */
+	int64_t last_seen;        /* start of the (coarse) last-seen bucket; 0 if never seen */
+};
+
+/* Which devices a listing returns: NULL/0 fields do not filter. Ordered by id; after is the
+ * cursor (the last id of the previous page), limit at most STORE_PAGE_MAX. */
+#define STORE_PAGE_MAX 1000
+struct store_device_filter {
+	const char *model, *status, *tag;
+	int64_t seen_since;       /* last seen at or after */
+	const char *after;
+	size_t limit;
 };
 
 /* An integration client: a certificate identity that is not a device (see 0004_clients.sql). */
@@ -82,8 +93,23 @@ enum herr store_device_get(struct store *st, const char *id, struct store_device
  * HERR_NOTFOUND for an unknown id, HERR_STATE if it is not active. */
 enum herr store_device_revoke(struct store *st, const char *id, int64_t now, int *certs);
 enum herr store_device_list(struct store *st, store_device_fn fn, void *ctx);
+enum herr store_device_query(struct store *st, const struct store_device_filter *f, store_device_fn fn,
+			     void *ctx);
+/* A device's tags (sorted), and replacing them all; HERR_NOTFOUND for an unknown device. */
+typedef int (*store_tag_fn)(void *ctx, const char *tag);
+enum herr store_device_tags(struct store *st, const char *id, store_tag_fn fn, void *ctx);
+enum herr store_device_set_tags(struct store *st, const char *id, const char *const *tags, size_t n);
+/* Move a device to another model (created if needed); HERR_NOTFOUND for an unknown device. */
+enum herr store_device_set_model(struct store *st, const char *id, const char *model, int64_t now);
+/* A device's certificates, newest first. */
+struct store_cert_row {
+	const char *serial, *status, *fingerprint;
+	int64_t not_before, not_after, revoked_at;
+};
+typedef int (*store_cert_row_fn)(void *ctx, const struct store_cert_row *c);
+enum herr store_device_certs(struct store *st, const char *id, store_cert_row_fn fn, void *ctx);
 /* Decommission: revoke the device's valid certificates (*certs counts them), mark it
- * decommissioned, and delete everything stored about it (telemetry, last-seen, retained
+ * decommissioned, and delete everything stored about it (telemetry, last-seen, tags, retained
  * messages). HERR_NOTFOUND for an unknown id, HERR_STATE if already decommissioned. */
 enum herr store_device_decommission(struct store *st, const char *id, int64_t now, int *certs);
 
@@ -156,8 +182,58 @@ enum herr store_checkpoint(struct store *st);
 /* Device id -> model name (into model, 65 bytes). */
 enum herr store_device_model(struct store *st, const char *id, char *model);
 
+/* REST API tokens (schema/migrations/0005_api.sql). Text fields are copied; hash is hex SHA-256. */
+struct store_api_token {
+	char id[17];
+	char name[65];
+	char hash[65];
+	char scope[16];
+	int64_t created_at, expires_at, last_used_at, revoked_at; /* 0: never / not set */
+};
+typedef int (*store_api_token_fn)(void *ctx, const struct store_api_token *t);
+/* HERR_EXISTS if the name (or id) is taken. expires_at 0: does not expire. */
+enum herr store_api_token_insert(struct store *st, const struct store_api_token *t);
+enum herr store_api_token_get(struct store *st, const char *id, struct store_api_token *out);
+enum herr store_api_token_touch(struct store *st, const char *id, int64_t now);
+enum herr store_api_token_list(struct store *st, store_api_token_fn fn, void *ctx);
+/* HERR_NOTFOUND for an unknown name, HERR_STATE if already revoked. */
+enum herr store_api_token_revoke(struct store *st, const char *name, int64_t now);
+
+/* Enrollment tokens. */
+struct store_enroll_token {
+	char id[17];
+	char hash[65];
+	char model[65];
+	char device_id[65];       /* "" if any id may enroll */
+	char created_by[96];
+	char used_by[65];
+	int64_t created_at, expires_at, used_at, revoked_at; /* 0: not set */
+};
+typedef int (*store_enroll_token_fn)(void *ctx, const struct store_enroll_token *t);
+/* HERR_INVALID if the model does not exist. */
+enum herr store_enroll_token_insert(struct store *st, const struct store_enroll_token *t);
+enum herr store_enroll_token_get(struct store *st, const char *id, struct store_enroll_token *out);
+/* Spend the token for device_id: HERR_OK exactly once for an unused, unrevoked token not expired
+ * at now; HERR_STATE otherwise (used, revoked, expired), HERR_NOTFOUND if there is none. */
+enum herr store_enroll_token_use(struct store *st, const char *id, const char *device_id, int64_t now);
+/* By id, those after the cursor after ("" for the first page), at most limit. */
+enum herr store_enroll_token_list(struct store *st, const char *after, size_t limit,
+				  store_enroll_token_fn fn, void *ctx);
+/* HERR_NOTFOUND, or HERR_STATE if already used or revoked. */
+enum herr store_enroll_token_revoke(struct store *st, const char *id, int64_t now);
+
 /* Append to the audit log: who did what to which thing, when. detail may be NULL. */
 enum herr store_audit(struct store *st, int64_t at, const char *actor, const char *action,
 		      const char *target, const char *detail);
+/* The same, with where the request came from (an address; NULL for the host's CLI). */
+enum herr store_audit_from(struct store *st, int64_t at, const char *actor, const char *source,
+			   const char *action, const char *target, const char *detail);
+/* Newest first: entries with id < before (0: from the newest), at most limit. */
+struct store_audit_row {
+	int64_t id, at;
+	const char *actor, *source, *action, *target, *detail; /* source, target, detail may be NULL */
+};
+typedef int (*store_audit_fn)(void *ctx, const struct store_audit_row *r);
+enum herr store_audit_list(struct store *st, int64_t before, size_t limit, store_audit_fn fn, void *ctx);
 
 #endif

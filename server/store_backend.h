@@ -20,6 +20,12 @@ struct store_backend {
 	enum herr (*device_get)(void *impl, const char *id, struct store_device *out);
 	enum herr (*device_revoke)(void *impl, const char *id, int64_t now, int *certs);
 	enum herr (*device_list)(void *impl, store_device_fn fn, void *ctx);
+	enum herr (*device_query)(void *impl, const struct store_device_filter *f, store_device_fn fn,
+				  void *ctx);
+	enum herr (*device_tags)(void *impl, const char *id, store_tag_fn fn, void *ctx);
+	enum herr (*device_set_tags)(void *impl, const char *id, const char *const *tags, size_t n);
+	enum herr (*device_set_model)(void *impl, const char *id, const char *model, int64_t now);
+	enum herr (*device_certs)(void *impl, const char *id, store_cert_row_fn fn, void *ctx);
 	enum herr (*device_decommission)(void *impl, const char *id, int64_t now, int *certs);
 	enum herr (*client_insert)(void *impl, const char *id, const char *role, int64_t now);
 	enum herr (*client_revoke)(void *impl, const char *id, int64_t now, int *certs);
@@ -45,8 +51,20 @@ struct store_backend {
 	enum herr (*feed_set)(void *impl, int64_t published_until);
 	enum herr (*telemetry_expire)(void *impl, int64_t now, int64_t *deleted);
 	enum herr (*checkpoint)(void *impl);
-	enum herr (*audit)(void *impl, int64_t at, const char *actor, const char *action,
-			   const char *target, const char *detail);
+	enum herr (*audit_from)(void *impl, int64_t at, const char *actor, const char *source,
+				const char *action, const char *target, const char *detail);
+	enum herr (*audit_list)(void *impl, int64_t before, size_t limit, store_audit_fn fn, void *ctx);
+	enum herr (*api_token_insert)(void *impl, const struct store_api_token *t);
+	enum herr (*api_token_get)(void *impl, const char *id, struct store_api_token *out);
+	enum herr (*api_token_touch)(void *impl, const char *id, int64_t now);
+	enum herr (*api_token_list)(void *impl, store_api_token_fn fn, void *ctx);
+	enum herr (*api_token_revoke)(void *impl, const char *name, int64_t now);
+	enum herr (*enroll_token_insert)(void *impl, const struct store_enroll_token *t);
+	enum herr (*enroll_token_get)(void *impl, const char *id, struct store_enroll_token *out);
+	enum herr (*enroll_token_use)(void *impl, const char *id, const char *device_id, int64_t now);
+	enum herr (*enroll_token_list)(void *impl, const char *after, size_t limit,
+				       store_enroll_token_fn fn, void *ctx);
+	enum herr (*enroll_token_revoke)(void *impl, const char *id, int64_t now);
 };
 
 /* Wrap an opened backend instance in a store; on failure closes impl. */

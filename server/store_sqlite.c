@@ -14,8 +14,9 @@
 #include "server/store_backend.h"
 
 /* Prepared statements kept for reuse, keyed by the address of their SQL text (always a string
- * literal here): preparing costs more than running most of these statements. */
-#define STMT_CACHE 64
+ * literal here): preparing costs more than running most of these statements. Room for every
+ * statement in this file (about 70), with some to spare. */
+#define STMT_CACHE 128
 
 struct sq {
 	sqlite3 *db;
@@ -138,6 +139,38 @@ static void copy_text(char *dst, size_t size, sqlite3_stmt *stmt, int col)
 	const unsigned char *v = sqlite3_column_text(stmt, col);
 
 	snprintf(dst, size, "%s", v ? (const char *)v : "");
+}
+
+/* HERR_OK if sql (a string literal: a SELECT by one key) finds a row, HERR_NOTFOUND if not. */
+static enum herr row_exists(struct sq *s, const char *sql, const char *key)
+{
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, sql, "s", key);
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	rc = step == SQLITE_ROW ? HERR_OK : step == SQLITE_DONE ? HERR_NOTFOUND
+				: sq_fail(__func__, s->db, sql);
+	done(s, stmt);
+	return rc;
+}
+
+/* After an UPDATE that changed nothing: HERR_STATE if the row is there (but not in a state the
+ * update accepts), HERR_NOTFOUND if it is not. */
+static enum herr state_or_notfound(struct sq *s, const char *sql, const char *key)
+{
+	enum herr rc = row_exists(s, sql, key);
+
+	return rc == HERR_OK ? HERR_STATE : rc;
+}
+
+/* A page size as the listings take it: 0 (no limit asked) and anything larger become the most. */
+static int64_t page_limit(size_t limit)
+{
+	return limit == 0 || limit > STORE_PAGE_MAX ? STORE_PAGE_MAX : (int64_t)limit;
 }
 
 static enum herr exec_script(struct sq *s, const char *sql)
@@ -389,7 +422,8 @@ static enum herr sq_client_list(void *impl, store_client_fn fn, void *ctx)
 #define DEVICE_COLUMNS \
 	"d.id, d.model, d.status, d.created_at, COALESCE(d.revoked_at, 0)," \
 	" COALESCE((SELECT MAX(c.not_after) FROM certificates c" \
-	"  WHERE c.device_id = d.id AND c.status = 'valid'), 0)"
+	"  WHERE c.device_id = d.id AND c.status = 'valid'), 0)," \
+	" COALESCE((SELECT l.bucket_start FROM last_seen l WHERE l.device_id = d.id), 0)"
 
 static void read_device(sqlite3_stmt *stmt, struct store_device *d)
 {
@@ -400,6 +434,24 @@ static void read_device(sqlite3_stmt *stmt, struct store_device *d)
 	d->created_at = sqlite3_column_int64(stmt, 3);
 	d->revoked_at = sqlite3_column_int64(stmt, 4);
 	d->cert_not_after = sqlite3_column_int64(stmt, 5);
+	d->last_seen = sqlite3_column_int64(stmt, 6);
+}
+
+static enum herr emit_devices(struct sq *s, sqlite3_stmt *stmt, store_device_fn fn, void *ctx)
+{
+	struct store_device d;
+	enum herr rc = HERR_OK;
+	int step;
+
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		read_device(stmt, &d);
+		if (fn(ctx, &d) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "devices");
+	done(s, stmt);
+	return rc;
 }
 
 static enum herr sq_device_get(void *impl, const char *id, struct store_device *out)
@@ -462,7 +514,8 @@ static enum herr sq_device_decommission(void *impl, const char *id, int64_t now,
 	    (rc = run(impl, NULL, "UPDATE devices SET status = 'decommissioned',"
 		      " revoked_at = ? WHERE id = ?", "is", now, id)) != HERR_OK ||
 	    (rc = run(impl, NULL, "DELETE FROM telemetry WHERE device_id = ?", "s", id)) != HERR_OK ||
-	    (rc = run(impl, NULL, "DELETE FROM last_seen WHERE device_id = ?", "s", id)) != HERR_OK)
+	    (rc = run(impl, NULL, "DELETE FROM last_seen WHERE device_id = ?", "s", id)) != HERR_OK ||
+	    (rc = run(impl, NULL, "DELETE FROM device_tags WHERE device_id = ?", "s", id)) != HERR_OK)
 		return rc;
 	return run(impl, NULL, "DELETE FROM retained WHERE substr(topic, 1, length(?)) = ?", "ss",
 		   prefix, prefix);
@@ -471,21 +524,138 @@ static enum herr sq_device_decommission(void *impl, const char *id, int64_t now,
 static enum herr sq_device_list(void *impl, store_device_fn fn, void *ctx)
 {
 	struct sq *s = impl;
-	struct store_device d;
 	sqlite3_stmt *stmt;
 	enum herr rc;
-	int step;
 
 	rc = prepare(s, &stmt, "SELECT " DEVICE_COLUMNS " FROM devices d ORDER BY d.id", "");
+	return rc == HERR_OK ? emit_devices(s, stmt, fn, ctx) : rc;
+}
+
+/* One statement for every combination of filters: a NULL (or 0) parameter switches its test off. */
+static enum herr sq_device_query(void *impl, const struct store_device_filter *f, store_device_fn fn,
+				 void *ctx)
+{
+	static const struct store_device_filter all;
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+
+	if (!f)
+		f = &all;
+	rc = prepare(s, &stmt, "SELECT " DEVICE_COLUMNS " FROM devices d"
+		     " WHERE (?1 IS NULL OR d.model = ?1) AND (?2 IS NULL OR d.status = ?2)"
+		     " AND (?3 IS NULL OR EXISTS (SELECT 1 FROM device_tags t"
+		     "  WHERE t.device_id = d.id AND t.tag = ?3))"
+		     " AND (?4 = 0 OR EXISTS (SELECT 1 FROM last_seen l"
+		     "  WHERE l.device_id = d.id AND l.bucket_start >= ?4))"
+		     " AND (?5 IS NULL OR d.id > ?5)"
+		     " ORDER BY d.id LIMIT ?6", "sssisi", f->model, f->status, f->tag, f->seen_since,
+		     f->after, page_limit(f->limit));
+	return rc == HERR_OK ? emit_devices(s, stmt, fn, ctx) : rc;
+}
+
+/* Sorted; a device without tags gives one row with a NULL tag, an unknown device none. */
+static enum herr sq_device_tags(void *impl, const char *id, store_tag_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step, rows = 0;
+
+	rc = prepare(s, &stmt, "SELECT t.tag FROM devices d LEFT JOIN device_tags t ON t.device_id = d.id"
+		     " WHERE d.id = ? ORDER BY t.tag", "s", id);
 	if (rc != HERR_OK)
 		return rc;
 	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-		read_device(stmt, &d);
-		if (fn(ctx, &d) != 0)
+		rows++;
+		if (sqlite3_column_type(stmt, 0) == SQLITE_NULL)
+			continue;
+		if (fn(ctx, (const char *)sqlite3_column_text(stmt, 0)) != 0)
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "devices");
+		rc = sq_fail(__func__, s->db, "device_tags");
+	else if (rows == 0)
+		rc = HERR_NOTFOUND;
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_device_set_tags(void *impl, const char *id, const char *const *tags, size_t n)
+{
+	struct sq *s = impl;
+	enum herr rc;
+	size_t i;
+
+	/* Devices are never deleted, so the check can come before the changes. */
+	rc = row_exists(s, "SELECT 1 FROM devices WHERE id = ?", id);
+	if (rc != HERR_OK)
+		return rc;
+	/* A savepoint, so that the tags are replaced whole or not at all, whether the caller has a
+	 * transaction open or not. The first statement inside writes, so the write lock is taken
+	 * (waiting if busy) before anything is read. */
+	rc = exec_script(s, "SAVEPOINT set_tags");
+	if (rc != HERR_OK)
+		return rc;
+	rc = run(s, NULL, "DELETE FROM device_tags WHERE device_id = ?", "s", id);
+	for (i = 0; i < n && rc == HERR_OK; i++)
+		rc = run(s, NULL, "INSERT INTO device_tags (device_id, tag) VALUES (?, ?)"
+			 " ON CONFLICT (device_id, tag) DO NOTHING", "ss", id, tags[i]);
+	if (rc != HERR_OK)
+		exec_script(s, "ROLLBACK TO set_tags");
+	if (exec_script(s, "RELEASE set_tags") != HERR_OK && rc == HERR_OK)
+		rc = HERR_STORE;
+	return rc;
+}
+
+static enum herr sq_device_set_model(void *impl, const char *id, const char *model, int64_t now)
+{
+	enum herr rc;
+	int changed = 0;
+
+	/* The model is made only for a device that exists: a mistyped id leaves no stray model. */
+	rc = run(impl, NULL, "INSERT INTO models (name, created_at) SELECT ?1, ?2"
+		 " WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?3) ON CONFLICT (name) DO NOTHING",
+		 "sis", model, now, id);
+	if (rc != HERR_OK)
+		return rc;
+	rc = run(impl, &changed, "UPDATE devices SET model = ? WHERE id = ?", "ss", model, id);
+	return rc == HERR_OK && changed == 0 ? HERR_NOTFOUND : rc;
+}
+
+/* Newest first; as with the tags, an unknown device is HERR_NOTFOUND rather than no rows. */
+static enum herr sq_device_certs(void *impl, const char *id, store_cert_row_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step, rows = 0;
+
+	rc = prepare(s, &stmt, "SELECT c.serial, c.status, c.fingerprint, c.not_before, c.not_after,"
+		     " COALESCE(c.revoked_at, 0) FROM devices d LEFT JOIN certificates c ON c.device_id = d.id"
+		     " WHERE d.id = ? ORDER BY c.not_before DESC, c.serial", "s", id);
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_cert_row c = {
+			.serial = (const char *)sqlite3_column_text(stmt, 0),
+			.status = (const char *)sqlite3_column_text(stmt, 1),
+			.fingerprint = (const char *)sqlite3_column_text(stmt, 2),
+			.not_before = sqlite3_column_int64(stmt, 3),
+			.not_after = sqlite3_column_int64(stmt, 4),
+			.revoked_at = sqlite3_column_int64(stmt, 5),
+		};
+
+		rows++;
+		if (!c.serial) /* the device has no certificate */
+			continue;
+		if (fn(ctx, &c) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "certificates");
+	else if (rows == 0)
+		rc = HERR_NOTFOUND;
 	done(s, stmt);
 	return rc;
 }
@@ -637,11 +807,231 @@ static enum herr sq_crl_next_number(void *impl, uint64_t *number)
 	return rc;
 }
 
-static enum herr sq_audit(void *impl, int64_t at, const char *actor, const char *action,
-			  const char *target, const char *detail)
+static enum herr sq_audit_from(void *impl, int64_t at, const char *actor, const char *source,
+			       const char *action, const char *target, const char *detail)
 {
-	return run(impl, NULL, "INSERT INTO audit_log (at, actor, action, target, detail)"
-		   " VALUES (?, ?, ?, ?, ?)", "issss", at, actor, action, target, detail);
+	return run(impl, NULL, "INSERT INTO audit_log (at, actor, source, action, target, detail)"
+		   " VALUES (?, ?, ?, ?, ?, ?)", "isssss", at, actor, source, action, target, detail);
+}
+
+static enum herr sq_audit_list(void *impl, int64_t before, size_t limit, store_audit_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT id, at, actor, source, action, target, detail FROM audit_log"
+		     " WHERE (?1 = 0 OR id < ?1) ORDER BY id DESC LIMIT ?2", "ii", before, page_limit(limit));
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_audit_row r = {
+			.id = sqlite3_column_int64(stmt, 0),
+			.at = sqlite3_column_int64(stmt, 1),
+			.actor = (const char *)sqlite3_column_text(stmt, 2),
+			.source = (const char *)sqlite3_column_text(stmt, 3),
+			.action = (const char *)sqlite3_column_text(stmt, 4),
+			.target = (const char *)sqlite3_column_text(stmt, 5),
+			.detail = (const char *)sqlite3_column_text(stmt, 6),
+		};
+
+		if (fn(ctx, &r) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "audit_log");
+	done(s, stmt);
+	return rc;
+}
+
+/* API tokens. Unset times are NULL in the table and 0 in the struct. */
+#define API_TOKEN_COLUMNS \
+	"id, name, hash, scope, created_at, COALESCE(expires_at, 0), COALESCE(last_used_at, 0)," \
+	" COALESCE(revoked_at, 0)"
+
+static void read_api_token(sqlite3_stmt *stmt, struct store_api_token *t)
+{
+	memset(t, 0, sizeof(*t));
+	copy_text(t->id, sizeof(t->id), stmt, 0);
+	copy_text(t->name, sizeof(t->name), stmt, 1);
+	copy_text(t->hash, sizeof(t->hash), stmt, 2);
+	copy_text(t->scope, sizeof(t->scope), stmt, 3);
+	t->created_at = sqlite3_column_int64(stmt, 4);
+	t->expires_at = sqlite3_column_int64(stmt, 5);
+	t->last_used_at = sqlite3_column_int64(stmt, 6);
+	t->revoked_at = sqlite3_column_int64(stmt, 7);
+}
+
+static enum herr sq_api_token_insert(void *impl, const struct store_api_token *t)
+{
+	return run(impl, NULL, "INSERT INTO api_tokens (id, name, hash, scope, created_at, expires_at,"
+		   " last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULLIF(?, 0), NULLIF(?, 0), NULLIF(?, 0))",
+		   "ssssiiii", t->id, t->name, t->hash, t->scope, t->created_at, t->expires_at,
+		   t->last_used_at, t->revoked_at);
+}
+
+static enum herr sq_api_token_get(void *impl, const char *id, struct store_api_token *out)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT " API_TOKEN_COLUMNS " FROM api_tokens WHERE id = ?", "s", id);
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		read_api_token(stmt, out);
+	else if (step == SQLITE_DONE)
+		rc = HERR_NOTFOUND;
+	else
+		rc = sq_fail(__func__, s->db, "api_tokens");
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_api_token_touch(void *impl, const char *id, int64_t now)
+{
+	int changed = 0;
+	/* Requests finish in any order: the time only moves forward. */
+	enum herr rc = run(impl, &changed, "UPDATE api_tokens SET last_used_at ="
+			   " MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?", "is", now, id);
+
+	return rc == HERR_OK && changed == 0 ? HERR_NOTFOUND : rc;
+}
+
+static enum herr sq_api_token_list(void *impl, store_api_token_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	struct store_api_token t;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT " API_TOKEN_COLUMNS " FROM api_tokens ORDER BY name", "");
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		read_api_token(stmt, &t);
+		if (fn(ctx, &t) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "api_tokens");
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_api_token_revoke(void *impl, const char *name, int64_t now)
+{
+	int changed = 0;
+	enum herr rc = run(impl, &changed, "UPDATE api_tokens SET revoked_at = ?"
+			   " WHERE name = ? AND revoked_at IS NULL", "is", now, name);
+
+	if (rc == HERR_OK && changed == 0)
+		rc = state_or_notfound(impl, "SELECT 1 FROM api_tokens WHERE name = ?", name);
+	return rc;
+}
+
+/* Enrollment tokens. Unset times are NULL in the table and 0 in the struct, unset texts NULL and "". */
+#define ENROLL_TOKEN_COLUMNS \
+	"id, hash, model, COALESCE(device_id, ''), created_by, COALESCE(used_by, ''), created_at," \
+	" expires_at, COALESCE(used_at, 0), COALESCE(revoked_at, 0)"
+
+static void read_enroll_token(sqlite3_stmt *stmt, struct store_enroll_token *t)
+{
+	memset(t, 0, sizeof(*t));
+	copy_text(t->id, sizeof(t->id), stmt, 0);
+	copy_text(t->hash, sizeof(t->hash), stmt, 1);
+	copy_text(t->model, sizeof(t->model), stmt, 2);
+	copy_text(t->device_id, sizeof(t->device_id), stmt, 3);
+	copy_text(t->created_by, sizeof(t->created_by), stmt, 4);
+	copy_text(t->used_by, sizeof(t->used_by), stmt, 5);
+	t->created_at = sqlite3_column_int64(stmt, 6);
+	t->expires_at = sqlite3_column_int64(stmt, 7);
+	t->used_at = sqlite3_column_int64(stmt, 8);
+	t->revoked_at = sqlite3_column_int64(stmt, 9);
+}
+
+static enum herr sq_enroll_token_insert(void *impl, const struct store_enroll_token *t)
+{
+	return run(impl, NULL, "INSERT INTO enrollment_tokens (id, hash, model, device_id, created_by,"
+		   " created_at, expires_at, used_at, used_by, revoked_at)"
+		   " VALUES (?, ?, ?, NULLIF(?, ''), ?, ?, ?, NULLIF(?, 0), NULLIF(?, ''), NULLIF(?, 0))",
+		   "sssssiiisi", t->id, t->hash, t->model, t->device_id, t->created_by, t->created_at,
+		   t->expires_at, t->used_at, t->used_by, t->revoked_at);
+}
+
+static enum herr sq_enroll_token_get(void *impl, const char *id, struct store_enroll_token *out)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT " ENROLL_TOKEN_COLUMNS " FROM enrollment_tokens WHERE id = ?", "s", id);
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		read_enroll_token(stmt, out);
+	else if (step == SQLITE_DONE)
+		rc = HERR_NOTFOUND;
+	else
+		rc = sq_fail(__func__, s->db, "enrollment_tokens");
+	done(s, stmt);
+	return rc;
+}
+
+/* One UPDATE that tests and spends, so two enrollments racing for a token cannot both win. A token
+ * bound to a device id spends only for that id. */
+static enum herr sq_enroll_token_use(void *impl, const char *id, const char *device_id, int64_t now)
+{
+	int changed = 0;
+	enum herr rc = run(impl, &changed, "UPDATE enrollment_tokens SET used_at = ?2, used_by = ?3"
+			   " WHERE id = ?1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?2"
+			   " AND (device_id IS NULL OR device_id = ?3)", "sis", id, now, device_id);
+
+	if (rc == HERR_OK && changed == 0)
+		rc = state_or_notfound(impl, "SELECT 1 FROM enrollment_tokens WHERE id = ?", id);
+	return rc;
+}
+
+static enum herr sq_enroll_token_list(void *impl, const char *after, size_t limit,
+				      store_enroll_token_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	struct store_enroll_token t;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT " ENROLL_TOKEN_COLUMNS " FROM enrollment_tokens"
+		     " WHERE id > ? ORDER BY id LIMIT ?", "si", after ? after : "", page_limit(limit));
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		read_enroll_token(stmt, &t);
+		if (fn(ctx, &t) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "enrollment_tokens");
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_enroll_token_revoke(void *impl, const char *id, int64_t now)
+{
+	int changed = 0;
+	enum herr rc = run(impl, &changed, "UPDATE enrollment_tokens SET revoked_at = ?"
+			   " WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL", "is", now, id);
+
+	if (rc == HERR_OK && changed == 0)
+		rc = state_or_notfound(impl, "SELECT 1 FROM enrollment_tokens WHERE id = ?", id);
+	return rc;
 }
 
 static enum herr sq_telemetry_fold(void *impl, const struct store_sample *x)
@@ -831,6 +1221,11 @@ static const struct store_backend sqlite_backend = {
 	.device_get = sq_device_get,
 	.device_revoke = sq_device_revoke,
 	.device_list = sq_device_list,
+	.device_query = sq_device_query,
+	.device_tags = sq_device_tags,
+	.device_set_tags = sq_device_set_tags,
+	.device_set_model = sq_device_set_model,
+	.device_certs = sq_device_certs,
 	.device_decommission = sq_device_decommission,
 	.client_insert = sq_client_insert,
 	.client_revoke = sq_client_revoke,
@@ -852,7 +1247,18 @@ static const struct store_backend sqlite_backend = {
 	.feed_set = sq_feed_set,
 	.telemetry_expire = sq_telemetry_expire,
 	.checkpoint = sq_checkpoint,
-	.audit = sq_audit,
+	.audit_from = sq_audit_from,
+	.audit_list = sq_audit_list,
+	.api_token_insert = sq_api_token_insert,
+	.api_token_get = sq_api_token_get,
+	.api_token_touch = sq_api_token_touch,
+	.api_token_list = sq_api_token_list,
+	.api_token_revoke = sq_api_token_revoke,
+	.enroll_token_insert = sq_enroll_token_insert,
+	.enroll_token_get = sq_enroll_token_get,
+	.enroll_token_use = sq_enroll_token_use,
+	.enroll_token_list = sq_enroll_token_list,
+	.enroll_token_revoke = sq_enroll_token_revoke,
 };
 
 enum herr store_open_sqlite(const char *path, struct store **out)

@@ -57,7 +57,7 @@ chmod 644 "$T/loose/keys/issuing.key" && chmod 700 "$T/loose"
 t_out "a world-readable issuing key is refused" "accessible to other users" "$HEARTH" ca crl --data "$T/loose" --out "$T/crl.pem"
 
 # hearth serve initialises an empty directory first, then runs until SIGTERM.
-start_bg "$HEARTH" serve --data "$T/served"
+start_bg "$HEARTH" serve --data "$T/served" --api 127.0.0.1:0
 t "serve initialises a missing data directory" wait_for 20 test -e "$T/served/hearth.db"
 t "serve is still running after start-up" kill -0 "$BG_PID"
 kill -TERM "$BG_PID"

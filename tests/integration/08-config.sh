@@ -55,7 +55,7 @@ t_eq "show: a flag beats the environment" "max_queued 8 flag --max-queued" \
 	"$(awk '$1 == "max_queued" { $1 = $1; print }' "$T/show")"
 t_eq "show: an old flag name sets its key" "handshake_timeout_ms 2000 flag --handshake-timeout-ms" \
 	"$(awk '$1 == "handshake_timeout_ms" { $1 = $1; print }' "$T/show")"
-t_eq "show lists every setting" 10 "$(grep -cE '^[a-z_]+ ' "$T/show")"
+t_eq "show lists every setting" 12 "$(grep -cE '^[a-z_]+ ' "$T/show")"
 t_out "show refuses a bad flag by name" "--max-queued: 'many' is not a number" \
 	"$HEARTH" config show --data "$D" --max-queued many
 
@@ -64,13 +64,13 @@ mkdir -m 700 "$T/ex"
 "$HEARTH" config example > "$T/ex/hearth.conf"
 t_out "the example is a valid hearth.conf" "^$T/ex/hearth.conf: OK \(0 settings\)$" "$HEARTH" config check --data "$T/ex"
 sed -i 's/^#\([a-z_]* = \)/\1/' "$T/ex/hearth.conf"
-t_out "the example, uncommented, sets all 10 settings" "^$T/ex/hearth.conf: OK \(10 settings\)$" \
+t_out "the example, uncommented, sets all 12 settings" "^$T/ex/hearth.conf: OK \(12 settings\)$" \
 	"$HEARTH" config check --data "$T/ex"
 "$HEARTH" config show --data "$T/ex" > "$T/show-ex"
 "$HEARTH" config show --data "$T/nothing-here" > "$T/show-none"
 t_eq "the uncommented example is the defaults" "$(awk 'NR > 2 { print $1, $2 }' "$T/show-none")" \
 	"$(awk 'NR > 2 { print $1, $2 }' "$T/show-ex")"
-t_eq "each of them from the file" 10 "$(grep -c ' file hearth.conf, line ' "$T/show-ex")"
+t_eq "each of them from the file" 12 "$(grep -c ' file hearth.conf, line ' "$T/show-ex")"
 "$HEARTH" serve --help > "$T/help"
 missing=""
 for f in $("$HEARTH" config example | sed -n 's/^#\([a-z_]*\) = .*/\1/p' | tr _ -); do
@@ -98,7 +98,7 @@ t_eq "serve exits 2 on an unknown flag" 2 "$rc"
 t_out "serve names the unknown flag" "unknown option '--max-inflite'" cat "$T/serve.out"
 
 # serve runs with what the file says: here, the address (a free port, not the default).
-printf 'mqtt = 127.0.0.1:0\nmax_packet = 1048576\n' > "$D/hearth.conf"
+printf 'mqtt = 127.0.0.1:0\nmax_packet = 1048576\napi = 127.0.0.1:0\n' > "$D/hearth.conf"
 start_bg "$HEARTH" serve --data "$D"
 SERVE_LOG=$T/bg.$$.log
 t "serve listens where the file says" wait_for 20 grep -q 'listening on 127.0.0.1:' "$SERVE_LOG"
@@ -139,3 +139,18 @@ t "a bad file on SIGHUP is refused, naming the line" wait_for 5 grep -q "configu
 t "and the server keeps running" kill -0 "$HPID"
 stop_hearth
 t_fails "no sanitizer report after the reloads" grep -Eq 'Sanitizer|runtime error:' "$HLOG"
+
+# The REST API: plain HTTP only when asked, and only on loopback.
+printf 'mqtt = 127.0.0.1:0\n' > "$T/vol/hearth.conf"
+timeout 20 "$HEARTH" serve --data "$T/vol" --mqtt 127.0.0.1:0 --api 0.0.0.0:0 --api-plain yes > "$T/serve.out" 2>&1; rc=$?
+t_eq "plain HTTP on a non-loopback address is refused" 1 "$rc"
+t_out "... saying why" "plain HTTP is only allowed on a loopback address" cat "$T/serve.out"
+start_hearth "$T/vol" --api-plain yes || nok "serve starts with api_plain on loopback"
+t_out "on loopback it serves plain HTTP when asked" "^ok$" curl -sS --max-time 5 "http://127.0.0.1:$API_PORT/healthz"
+t_out "and warns about it" "plain HTTP" cat "$HLOG"
+stop_hearth
+start_hearth "$T/vol" || nok "serve starts"
+t_out "by default the API speaks HTTPS, verifiable with the CA" "^ok$" curl -sS --max-time 5 --cacert "$T/vol/certs/ca.pem" "https://127.0.0.1:$API_PORT/healthz"
+t_fails "and no plain HTTP" curl -sS --max-time 5 -f "http://127.0.0.1:$API_PORT/healthz"
+t_fails "TLS 1.1 is refused" curl -sS --max-time 5 --cacert "$T/vol/certs/ca.pem" --tls-max 1.1 "https://127.0.0.1:$API_PORT/healthz"
+stop_hearth

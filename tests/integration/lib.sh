@@ -79,16 +79,33 @@ make_csr() {
 		-keyout "$out.key" -out "$out" "$@" 2>/dev/null
 }
 
-# start_hearth DIR [serve options...]: run `hearth serve` on a free loopback port; sets PORT, HPID
-# and HLOG once it listens. Stopped by PID on exit like everything from start_bg.
+# start_hearth DIR [serve options...]: run `hearth serve` with MQTT and the REST API on free
+# loopback ports; sets PORT (MQTT), API_PORT, HPID and HLOG once both listen. Stopped by PID on exit
+# like everything from start_bg.
 start_hearth() {
 	local dir=$1; shift
 	HLOG=$T/serve.$((${HLOG_N:=0} + 1)).log; HLOG_N=$((HLOG_N + 1))
-	"$HEARTH" serve --data "$dir" --mqtt 127.0.0.1:0 "$@" >"$HLOG" 2>&1 &
+	"$HEARTH" serve --data "$dir" --mqtt 127.0.0.1:0 --api 127.0.0.1:0 "$@" >"$HLOG" 2>&1 &
 	HPID=$!; BG_PIDS="$BG_PIDS $HPID"
-	wait_for 20 grep -q 'listening on 127.0.0.1:' "$HLOG" || { echo "hearth did not start:"; cat "$HLOG"; return 1; }
-	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$HLOG" | head -1)
+	wait_for 20 grep -q 'MQTT endpoint listening on 127.0.0.1:' "$HLOG" || { echo "hearth did not start:"; cat "$HLOG"; return 1; }
+	PORT=$(sed -n 's/.*MQTT endpoint listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$HLOG" | head -1)
+	API_PORT=""
+	if wait_for 5 grep -q 'REST API listening on' "$HLOG"; then
+		API_PORT=$(sed -n 's/.*REST API listening on https*:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$HLOG" | head -1)
+	fi
 }
+
+# api TOKEN METHOD PATH [CURL ARGS...]: one REST request with curl over HTTPS to the server started
+# last, verifying it with the CA bundle of $D (TOKEN "" sends none). Prints the body, then a last
+# line "HTTP <status>".
+api() {
+	local tok=$1 m=$2 path=$3; shift 3
+	curl -sS --max-time 10 --cacert "$D/certs/ca.pem" ${tok:+-H "Authorization: Bearer $tok"} -X "$m" \
+		-w '\nHTTP %{http_code}\n' "$@" "https://127.0.0.1:$API_PORT$path"
+}
+
+# new_token NAME SCOPE: an API token for the data directory $D (hearth token add prints it last).
+new_token() { "$HEARTH" token add --data "$D" --name "$1" --scope "$2" | tail -1; }
 
 # stop_hearth: SIGTERM and wait (bounded) for the server started last.
 stop_hearth() {

@@ -1,8 +1,10 @@
 /* Unit tests of server/store through the SQLite backend: schema versions, WAL, constraints mapped to
  * the project's errors, devices and their certificates, revocation, CRL numbers, transactions and
- * the audit log. The tests look at the database file with sqlite3 directly where the store API has
- * no way to show a fact (journal mode, row counts, a newer schema). */
+ * the audit log, API and enrollment tokens, device queries and tags. The tests look at the database
+ * file with sqlite3 directly where the store API has no way to show a fact (journal mode, row
+ * counts, a newer schema). */
 #include <check.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -604,6 +606,642 @@ START_TEST(test_telemetry_closed)
 }
 END_TEST
 
+/* --- REST administration: API tokens, enrollment tokens, device queries, tags, the audit log ---- */
+
+/* What a listing handed its callback, one line per row (whatever the row type). */
+struct lines {
+	char v[16][128];
+	int count, stop_after;
+};
+
+static int add_line(struct lines *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int add_line(struct lines *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	ck_assert_int_lt(l->count, 16);
+	va_start(ap, fmt);
+	vsnprintf(l->v[l->count++], sizeof(l->v[0]), fmt, ap);
+	va_end(ap);
+	return l->stop_after > 0 && l->count >= l->stop_after;
+}
+
+static int line_device(void *ctx, const struct store_device *d)
+{
+	return add_line(ctx, "%s", d->id);
+}
+
+static int line_tag(void *ctx, const char *tag)
+{
+	return add_line(ctx, "%s", tag);
+}
+
+static int line_cert(void *ctx, const struct store_cert_row *c)
+{
+	return add_line(ctx, "%s %s %s %lld-%lld %lld", c->serial, c->status, c->fingerprint,
+			(long long)c->not_before, (long long)c->not_after, (long long)c->revoked_at);
+}
+
+static int line_api_token(void *ctx, const struct store_api_token *t)
+{
+	return add_line(ctx, "%s %s %s", t->name, t->id, t->scope);
+}
+
+static int line_enroll_token(void *ctx, const struct store_enroll_token *t)
+{
+	return add_line(ctx, "%s", t->id);
+}
+
+static int line_audit(void *ctx, const struct store_audit_row *r)
+{
+	return add_line(ctx, "%lld %lld %s %s %s %s %s", (long long)r->id, (long long)r->at, r->actor,
+			r->source ? r->source : "-", r->action, r->target ? r->target : "-",
+			r->detail ? r->detail : "-");
+}
+
+static struct store_api_token api_token(const char *id, const char *name, const char *scope)
+{
+	struct store_api_token t;
+
+	memset(&t, 0, sizeof(t));
+	snprintf(t.id, sizeof(t.id), "%s", id);
+	snprintf(t.name, sizeof(t.name), "%s", name);
+	snprintf(t.hash, sizeof(t.hash), "%064d", 7);
+	snprintf(t.scope, sizeof(t.scope), "%s", scope);
+	t.created_at = T0;
+	return t;
+}
+
+static struct store_enroll_token enroll_token(const char *id, const char *model, int64_t expires_at)
+{
+	struct store_enroll_token t;
+
+	memset(&t, 0, sizeof(t));
+	snprintf(t.id, sizeof(t.id), "%s", id);
+	snprintf(t.hash, sizeof(t.hash), "%064d", 9);
+	snprintf(t.model, sizeof(t.model), "%s", model);
+	snprintf(t.created_by, sizeof(t.created_by), "token:ops");
+	t.created_at = T0;
+	t.expires_at = expires_at;
+	return t;
+}
+
+START_TEST(test_api_token_insert_get)
+{
+	struct store_api_token t = api_token("00112233445566aa", "ops", "operate"), got;
+
+	t.expires_at = T0 + 86400;
+	ck_assert_int_eq(store_api_token_insert(st, &t), HERR_OK);
+	memset(&got, 0x55, sizeof(got));
+	ck_assert_int_eq(store_api_token_get(st, "00112233445566aa", &got), HERR_OK);
+	ck_assert_str_eq(got.id, "00112233445566aa");
+	ck_assert_str_eq(got.name, "ops");
+	ck_assert_str_eq(got.hash, t.hash);
+	ck_assert_str_eq(got.scope, "operate");
+	ck_assert_int_eq(got.created_at, T0);
+	ck_assert_int_eq(got.expires_at, T0 + 86400);
+	ck_assert_int_eq(got.last_used_at, 0);
+	ck_assert_int_eq(got.revoked_at, 0);
+	ck_assert_int_eq(store_api_token_get(st, "00112233445566ab", &got), HERR_NOTFOUND);
+
+	/* A token that does not expire is NULL in the table, 0 in the struct. */
+	t = api_token("00112233445566bb", "reader", "read");
+	ck_assert_int_eq(store_api_token_insert(st, &t), HERR_OK);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM api_tokens WHERE name = 'reader'"
+				 " AND expires_at IS NULL AND last_used_at IS NULL AND revoked_at IS NULL"), 1);
+	ck_assert_int_eq(store_api_token_get(st, "00112233445566bb", &got), HERR_OK);
+	ck_assert_int_eq(got.expires_at, 0);
+
+	/* The name is taken (under another id); the id is taken (under another name). */
+	t = api_token("00112233445566cc", "ops", "admin");
+	ck_assert_int_eq(store_api_token_insert(st, &t), HERR_EXISTS);
+	t = api_token("00112233445566aa", "other", "admin");
+	ck_assert_int_eq(store_api_token_insert(st, &t), HERR_EXISTS);
+	/* A scope the schema does not know is bad input. */
+	t = api_token("00112233445566dd", "root", "superuser");
+	ck_assert_int_eq(store_api_token_insert(st, &t), HERR_INVALID);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM api_tokens"), 2);
+}
+END_TEST
+
+START_TEST(test_api_token_touch_revoke)
+{
+	struct store_api_token t = api_token("aaaaaaaaaaaaaaaa", "ops", "admin"), got;
+
+	ck_assert_int_eq(store_api_token_insert(st, &t), HERR_OK);
+	ck_assert_int_eq(store_api_token_touch(st, "aaaaaaaaaaaaaaaa", T0 + 10), HERR_OK);
+	ck_assert_int_eq(store_api_token_get(st, "aaaaaaaaaaaaaaaa", &got), HERR_OK);
+	ck_assert_int_eq(got.last_used_at, T0 + 10);
+	ck_assert_int_eq(store_api_token_touch(st, "aaaaaaaaaaaaaaaa", T0 + 20), HERR_OK);
+	ck_assert_int_eq(store_api_token_get(st, "aaaaaaaaaaaaaaaa", &got), HERR_OK);
+	ck_assert_int_eq(got.last_used_at, T0 + 20);
+	/* A request that finishes late does not move the time back. */
+	ck_assert_int_eq(store_api_token_touch(st, "aaaaaaaaaaaaaaaa", T0 + 15), HERR_OK);
+	ck_assert_int_eq(store_api_token_get(st, "aaaaaaaaaaaaaaaa", &got), HERR_OK);
+	ck_assert_int_eq(got.last_used_at, T0 + 20);
+	ck_assert_int_eq(store_api_token_touch(st, "bbbbbbbbbbbbbbbb", T0 + 20), HERR_NOTFOUND);
+
+	/* Revocation goes by name. */
+	ck_assert_int_eq(store_api_token_revoke(st, "aaaaaaaaaaaaaaaa", T0 + 30), HERR_NOTFOUND);
+	ck_assert_int_eq(store_api_token_revoke(st, "ops", T0 + 30), HERR_OK);
+	ck_assert_int_eq(store_api_token_get(st, "aaaaaaaaaaaaaaaa", &got), HERR_OK);
+	ck_assert_int_eq(got.revoked_at, T0 + 30);
+	ck_assert_int_eq(store_api_token_revoke(st, "ops", T0 + 40), HERR_STATE);
+	ck_assert_int_eq(store_api_token_get(st, "aaaaaaaaaaaaaaaa", &got), HERR_OK);
+	ck_assert_int_eq(got.revoked_at, T0 + 30); /* the first revocation stands */
+	ck_assert_int_eq(store_api_token_revoke(st, "nobody", T0 + 40), HERR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(test_api_token_list)
+{
+	static const char *const names[][3] = {
+		{ "cccccccccccccccc", "carol", "read" },
+		{ "aaaaaaaaaaaaaaaa", "alice", "admin" },
+		{ "bbbbbbbbbbbbbbbb", "bob", "operate" },
+	};
+	struct lines l = { .count = 0 };
+	size_t i;
+
+	ck_assert_int_eq(store_api_token_list(st, line_api_token, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 0);
+	for (i = 0; i < 3; i++) {
+		struct store_api_token t = api_token(names[i][0], names[i][1], names[i][2]);
+
+		ck_assert_int_eq(store_api_token_insert(st, &t), HERR_OK);
+	}
+	ck_assert_int_eq(store_api_token_revoke(st, "bob", T0 + 1), HERR_OK);
+	/* Revoked tokens are listed too: they are history. */
+	ck_assert_int_eq(store_api_token_list(st, line_api_token, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 3);
+	ck_assert_str_eq(l.v[0], "alice aaaaaaaaaaaaaaaa admin");
+	ck_assert_str_eq(l.v[1], "bob bbbbbbbbbbbbbbbb operate");
+	ck_assert_str_eq(l.v[2], "carol cccccccccccccccc read");
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 1;
+	ck_assert_int_eq(store_api_token_list(st, line_api_token, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 1);
+}
+END_TEST
+
+START_TEST(test_enroll_token_use_once)
+{
+	struct store_enroll_token t = enroll_token("e000000000000001", "m1", T0 + 3600), got;
+
+	ck_assert_int_eq(store_model_ensure(st, "m1", T0), HERR_OK);
+	ck_assert_int_eq(store_enroll_token_insert(st, &t), HERR_OK);
+	memset(&got, 0x55, sizeof(got));
+	ck_assert_int_eq(store_enroll_token_get(st, "e000000000000001", &got), HERR_OK);
+	ck_assert_str_eq(got.id, "e000000000000001");
+	ck_assert_str_eq(got.hash, t.hash);
+	ck_assert_str_eq(got.model, "m1");
+	ck_assert_str_eq(got.device_id, "");
+	ck_assert_str_eq(got.created_by, "token:ops");
+	ck_assert_str_eq(got.used_by, "");
+	ck_assert_int_eq(got.created_at, T0);
+	ck_assert_int_eq(got.expires_at, T0 + 3600);
+	ck_assert_int_eq(got.used_at, 0);
+	ck_assert_int_eq(got.revoked_at, 0);
+	/* "Any device" is NULL in the table, not "". */
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM enrollment_tokens WHERE device_id IS NULL"
+				 " AND used_by IS NULL AND used_at IS NULL AND revoked_at IS NULL"), 1);
+
+	ck_assert_int_eq(store_enroll_token_use(st, "e000000000000001", "dev-1", T0 + 10), HERR_OK);
+	ck_assert_int_eq(store_enroll_token_get(st, "e000000000000001", &got), HERR_OK);
+	ck_assert_int_eq(got.used_at, T0 + 10);
+	ck_assert_str_eq(got.used_by, "dev-1");
+	/* Spent: not again, neither for another device nor for the same one. */
+	ck_assert_int_eq(store_enroll_token_use(st, "e000000000000001", "dev-2", T0 + 11), HERR_STATE);
+	ck_assert_int_eq(store_enroll_token_use(st, "e000000000000001", "dev-1", T0 + 11), HERR_STATE);
+	ck_assert_int_eq(store_enroll_token_get(st, "e000000000000001", &got), HERR_OK);
+	ck_assert_int_eq(got.used_at, T0 + 10);
+	ck_assert_str_eq(got.used_by, "dev-1");
+	/* A used token cannot be revoked any more. */
+	ck_assert_int_eq(store_enroll_token_revoke(st, "e000000000000001", T0 + 12), HERR_STATE);
+	ck_assert_int_eq(store_enroll_token_get(st, "e000000000000001", &got), HERR_OK);
+	ck_assert_int_eq(got.revoked_at, 0);
+}
+END_TEST
+
+START_TEST(test_enroll_token_refused)
+{
+	struct store_enroll_token t, got;
+
+	ck_assert_int_eq(store_model_ensure(st, "m1", T0), HERR_OK);
+	/* A model that does not exist is bad input, and nothing is stored. */
+	t = enroll_token("e000000000000009", "no-such-model", T0 + 3600);
+	ck_assert_int_eq(store_enroll_token_insert(st, &t), HERR_INVALID);
+	ck_assert_int_eq(store_enroll_token_get(st, "e000000000000009", &got), HERR_NOTFOUND);
+
+	t = enroll_token("e000000000000001", "m1", T0 + 3600);
+	ck_assert_int_eq(store_enroll_token_insert(st, &t), HERR_OK);
+	ck_assert_int_eq(store_enroll_token_insert(st, &t), HERR_EXISTS);
+
+	/* Expired: at expires_at it no longer works. */
+	ck_assert_int_eq(store_enroll_token_use(st, "e000000000000001", "dev-1", T0 + 3600), HERR_STATE);
+	ck_assert_int_eq(store_enroll_token_use(st, "e000000000000001", "dev-1", T0 + 7200), HERR_STATE);
+	ck_assert_int_eq(store_enroll_token_get(st, "e000000000000001", &got), HERR_OK);
+	ck_assert_int_eq(got.used_at, 0);
+	ck_assert_str_eq(got.used_by, "");
+
+	/* Revoked. */
+	t = enroll_token("e000000000000002", "m1", T0 + 3600);
+	ck_assert_int_eq(store_enroll_token_insert(st, &t), HERR_OK);
+	ck_assert_int_eq(store_enroll_token_revoke(st, "e000000000000002", T0 + 5), HERR_OK);
+	ck_assert_int_eq(store_enroll_token_revoke(st, "e000000000000002", T0 + 6), HERR_STATE);
+	ck_assert_int_eq(store_enroll_token_get(st, "e000000000000002", &got), HERR_OK);
+	ck_assert_int_eq(got.revoked_at, T0 + 5);
+	ck_assert_int_eq(store_enroll_token_use(st, "e000000000000002", "dev-1", T0 + 10), HERR_STATE);
+	ck_assert_int_eq(store_enroll_token_get(st, "e000000000000002", &got), HERR_OK);
+	ck_assert_int_eq(got.used_at, 0);
+
+	/* Unknown. */
+	ck_assert_int_eq(store_enroll_token_use(st, "e00000000000000f", "dev-1", T0 + 10), HERR_NOTFOUND);
+	ck_assert_int_eq(store_enroll_token_revoke(st, "e00000000000000f", T0 + 10), HERR_NOTFOUND);
+	ck_assert_int_eq(store_enroll_token_get(st, "e00000000000000f", &got), HERR_NOTFOUND);
+
+	/* A token bound to a device id is not spent by another id, and then still works for its own. */
+	t = enroll_token("e000000000000003", "m1", T0 + 3600);
+	snprintf(t.device_id, sizeof(t.device_id), "dev-7");
+	ck_assert_int_eq(store_enroll_token_insert(st, &t), HERR_OK);
+	ck_assert_int_eq(store_enroll_token_get(st, "e000000000000003", &got), HERR_OK);
+	ck_assert_str_eq(got.device_id, "dev-7");
+	ck_assert_int_eq(store_enroll_token_use(st, "e000000000000003", "dev-8", T0 + 10), HERR_STATE);
+	ck_assert_int_eq(store_enroll_token_use(st, "e000000000000003", "dev-7", T0 + 10), HERR_OK);
+	ck_assert_int_eq(store_enroll_token_get(st, "e000000000000003", &got), HERR_OK);
+	ck_assert_str_eq(got.used_by, "dev-7");
+}
+END_TEST
+
+START_TEST(test_enroll_token_list)
+{
+	static const char *const ids[] = { "e000000000000004", "e000000000000001", "e000000000000005",
+					   "e000000000000003", "e000000000000002" };
+	struct lines l = { .count = 0 };
+	size_t i;
+
+	ck_assert_int_eq(store_model_ensure(st, "m1", T0), HERR_OK);
+	for (i = 0; i < 5; i++) {
+		struct store_enroll_token t = enroll_token(ids[i], "m1", T0 + 3600);
+
+		ck_assert_int_eq(store_enroll_token_insert(st, &t), HERR_OK);
+	}
+	ck_assert_int_eq(store_enroll_token_list(st, "", 2, line_enroll_token, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 2);
+	ck_assert_str_eq(l.v[0], "e000000000000001");
+	ck_assert_str_eq(l.v[1], "e000000000000002");
+	ck_assert_int_eq(store_enroll_token_list(st, l.v[1], 2, line_enroll_token, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 4);
+	ck_assert_str_eq(l.v[2], "e000000000000003");
+	ck_assert_str_eq(l.v[3], "e000000000000004");
+	ck_assert_int_eq(store_enroll_token_list(st, l.v[3], 2, line_enroll_token, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 5);
+	ck_assert_str_eq(l.v[4], "e000000000000005");
+	ck_assert_int_eq(store_enroll_token_list(st, l.v[4], 2, line_enroll_token, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 5);
+	/* NULL is the first page too; the cursor need not be an id that exists. */
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(store_enroll_token_list(st, NULL, 10, line_enroll_token, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 5);
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(store_enroll_token_list(st, "e0000000000000025", 10, line_enroll_token, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 3);
+	ck_assert_str_eq(l.v[0], "e000000000000003");
+}
+END_TEST
+
+/* Devices for the query tests: a-1 (m1, tags red blue, seen T0+100), b-2 (m2, red, seen T0+50),
+ * c-3 (m1, revoked, never seen), d-4 (m2, no tags, seen T0+200). */
+static void query_fixture(void)
+{
+	static const char *const red_blue[] = { "red", "blue" }, *const red[] = { "red" };
+	int certs;
+
+	add_device("c-3");
+	add_device("a-1");
+	ck_assert_int_eq(store_model_ensure(st, "m2", T0), HERR_OK);
+	ck_assert_int_eq(store_device_insert(st, "b-2", "m2", T0), HERR_OK);
+	ck_assert_int_eq(store_device_insert(st, "d-4", "m2", T0), HERR_OK);
+	ck_assert_int_eq(store_device_revoke(st, "c-3", T0 + 1, &certs), HERR_OK);
+	ck_assert_int_eq(store_device_set_tags(st, "a-1", red_blue, 2), HERR_OK);
+	ck_assert_int_eq(store_device_set_tags(st, "b-2", red, 1), HERR_OK);
+	ck_assert_int_eq(store_last_seen(st, "a-1", T0 + 100), HERR_OK);
+	ck_assert_int_eq(store_last_seen(st, "b-2", T0 + 50), HERR_OK);
+	ck_assert_int_eq(store_last_seen(st, "d-4", T0 + 200), HERR_OK);
+}
+
+/* The ids a query returns, joined by spaces. */
+static const char *query(const struct store_device_filter *f)
+{
+	static char out[256];
+	struct lines l = { .count = 0 };
+	size_t off = 0;
+	int i;
+
+	ck_assert_int_eq(store_device_query(st, f, line_device, &l), HERR_OK);
+	out[0] = '\0';
+	for (i = 0; i < l.count; i++)
+		off += (size_t)snprintf(out + off, sizeof(out) - off, "%s%s", i ? " " : "", l.v[i]);
+	return out;
+}
+
+static int count_device(void *ctx, const struct store_device *d)
+{
+	(void)d;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int count_query(const struct store_device_filter *f)
+{
+	int n = 0;
+
+	ck_assert_int_eq(store_device_query(st, f, count_device, &n), HERR_OK);
+	return n;
+}
+
+START_TEST(test_device_query_filters)
+{
+	struct store_device_filter f = { .model = NULL };
+
+	ck_assert_str_eq(query(&f), "");
+	query_fixture();
+	ck_assert_str_eq(query(&f), "a-1 b-2 c-3 d-4");
+	ck_assert_str_eq(query(NULL), "a-1 b-2 c-3 d-4");
+	f.model = "m1";
+	ck_assert_str_eq(query(&f), "a-1 c-3");
+	f.model = "m3";
+	ck_assert_str_eq(query(&f), "");
+	f.model = NULL;
+	f.status = "active";
+	ck_assert_str_eq(query(&f), "a-1 b-2 d-4");
+	f.status = "revoked";
+	ck_assert_str_eq(query(&f), "c-3");
+	f.status = NULL;
+	f.tag = "red";
+	ck_assert_str_eq(query(&f), "a-1 b-2");
+	f.tag = "blue";
+	ck_assert_str_eq(query(&f), "a-1");
+	f.tag = "green";
+	ck_assert_str_eq(query(&f), "");
+	f.tag = NULL;
+	f.seen_since = T0 + 100; /* at or after */
+	ck_assert_str_eq(query(&f), "a-1 d-4");
+	f.seen_since = T0 + 201;
+	ck_assert_str_eq(query(&f), "");
+	/* Filters combine. */
+	f.seen_since = T0 + 50;
+	f.tag = "red";
+	ck_assert_str_eq(query(&f), "a-1 b-2");
+	f.model = "m2";
+	ck_assert_str_eq(query(&f), "b-2");
+	f.status = "revoked";
+	ck_assert_str_eq(query(&f), "");
+	/* Input that looks like SQL is only a value. */
+	memset(&f, 0, sizeof(f));
+	f.model = "m1' OR '1'='1";
+	ck_assert_str_eq(query(&f), "");
+}
+END_TEST
+
+START_TEST(test_device_query_pages)
+{
+	struct store_device_filter f = { .limit = 2 };
+	char after[65];
+	int i;
+
+	query_fixture();
+	ck_assert_str_eq(query(&f), "a-1 b-2");
+	f.after = "b-2";
+	ck_assert_str_eq(query(&f), "c-3 d-4");
+	f.after = "d-4";
+	ck_assert_str_eq(query(&f), "");
+	/* The cursor need not be a device; "" is the first page. */
+	f.after = "b";
+	ck_assert_str_eq(query(&f), "b-2 c-3");
+	f.after = "";
+	ck_assert_str_eq(query(&f), "a-1 b-2");
+	/* With a filter, pages follow the filtered order. */
+	f.after = "a-1";
+	f.status = "active";
+	ck_assert_str_eq(query(&f), "b-2 d-4");
+
+	/* No limit and too large a limit both mean a page of STORE_PAGE_MAX. */
+	ck_assert_int_eq(store_begin(st), HERR_OK);
+	for (i = 0; i < STORE_PAGE_MAX + 5; i++) {
+		snprintf(after, sizeof(after), "z-%04d", i);
+		ck_assert_int_eq(store_device_insert(st, after, "m1", T0), HERR_OK);
+	}
+	ck_assert_int_eq(store_commit(st), HERR_OK);
+	memset(&f, 0, sizeof(f));
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM devices"), STORE_PAGE_MAX + 9);
+	f.after = "z-";
+	ck_assert_int_eq(count_query(&f), STORE_PAGE_MAX);
+	f.limit = STORE_PAGE_MAX + 1;
+	ck_assert_int_eq(count_query(&f), STORE_PAGE_MAX);
+	f.after = "z-0999";
+	ck_assert_int_eq(count_query(&f), 5);
+}
+END_TEST
+
+START_TEST(test_device_tags)
+{
+	static const char *const first[] = { "kitchen", "beta", "upstairs" };
+	static const char *const second[] = { "garage", "beta", "garage" }; /* a repeat is one tag */
+	static const char *const broken[] = { "attic", NULL };
+	struct store_device_filter f = { .tag = "beta" };
+	struct lines l = { .count = 0 };
+
+	add_device("dev-1");
+	ck_assert_int_eq(store_device_tags(st, "dev-1", line_tag, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 0);
+	ck_assert_int_eq(store_device_set_tags(st, "dev-1", first, 3), HERR_OK);
+	ck_assert_int_eq(store_device_tags(st, "dev-1", line_tag, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 3);
+	ck_assert_str_eq(l.v[0], "beta"); /* sorted */
+	ck_assert_str_eq(l.v[1], "kitchen");
+	ck_assert_str_eq(l.v[2], "upstairs");
+
+	/* Setting replaces them all. */
+	ck_assert_int_eq(store_device_set_tags(st, "dev-1", second, 3), HERR_OK);
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(store_device_tags(st, "dev-1", line_tag, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 2);
+	ck_assert_str_eq(l.v[0], "beta");
+	ck_assert_str_eq(l.v[1], "garage");
+	ck_assert_str_eq(query(&f), "dev-1");
+	f.tag = "kitchen";
+	ck_assert_str_eq(query(&f), "");
+
+	/* A change that fails half-way changes nothing. */
+	ck_assert_int_eq(store_device_set_tags(st, "dev-1", broken, 2), HERR_INVALID);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM device_tags"), 2);
+	/* Inside the caller's transaction, the caller's rollback undoes it. */
+	ck_assert_int_eq(store_begin(st), HERR_OK);
+	ck_assert_int_eq(store_device_set_tags(st, "dev-1", broken, 1), HERR_OK);
+	store_rollback(st);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM device_tags WHERE tag IN ('beta', 'garage')"), 2);
+
+	/* None at all. */
+	ck_assert_int_eq(store_device_set_tags(st, "dev-1", NULL, 0), HERR_OK);
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(store_device_tags(st, "dev-1", line_tag, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 0);
+
+	ck_assert_int_eq(store_device_tags(st, "ghost", line_tag, &l), HERR_NOTFOUND);
+	ck_assert_int_eq(store_device_set_tags(st, "ghost", first, 3), HERR_NOTFOUND);
+	ck_assert_int_eq(store_device_set_tags(st, "ghost", NULL, 0), HERR_NOTFOUND);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM device_tags"), 0);
+
+	/* Decommissioning deletes them with everything else stored about the device. */
+	{
+		int certs = -1;
+
+		ck_assert_int_eq(store_device_set_tags(st, "dev-1", first, 3), HERR_OK);
+		ck_assert_int_eq(store_device_decommission(st, "dev-1", T0 + 10, &certs), HERR_OK);
+		ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM device_tags"), 0);
+	}
+}
+END_TEST
+
+START_TEST(test_device_set_model)
+{
+	struct store_device d;
+
+	add_device("dev-1");
+	ck_assert_int_eq(store_device_set_model(st, "dev-1", "m2", T0 + 5), HERR_OK);
+	ck_assert_int_eq(store_device_get(st, "dev-1", &d), HERR_OK);
+	ck_assert_str_eq(d.model, "m2");
+	ck_assert_int_eq(sql_int("SELECT created_at FROM models WHERE name = 'm2'"), T0 + 5);
+	/* Back to a model that exists: it is left as it was. */
+	ck_assert_int_eq(store_device_set_model(st, "dev-1", "m1", T0 + 6), HERR_OK);
+	ck_assert_int_eq(store_device_get(st, "dev-1", &d), HERR_OK);
+	ck_assert_str_eq(d.model, "m1");
+	ck_assert_int_eq(sql_int("SELECT created_at FROM models WHERE name = 'm1'"), T0);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM models"), 2);
+	/* An unknown device leaves no model behind. */
+	ck_assert_int_eq(store_device_set_model(st, "ghost", "m3", T0 + 7), HERR_NOTFOUND);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM models WHERE name = 'm3'"), 0);
+}
+END_TEST
+
+START_TEST(test_device_certs)
+{
+	struct store_cert c;
+	struct lines l = { .count = 0 };
+	int certs;
+
+	add_device("dev-1");
+	add_device("dev-2");
+	ck_assert_int_eq(store_device_certs(st, "dev-1", line_cert, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 0);
+	ck_assert_int_eq(store_device_certs(st, "ghost", line_cert, &l), HERR_NOTFOUND);
+
+	c = device_cert("0B", "dev-1", "fp-b", T0 + 1000);
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_OK);
+	c = device_cert("0C", "dev-1", "fp-c", T0 + 3000);
+	c.not_before = T0 + 2000;
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_OK);
+	c = device_cert("0A", "dev-1", "fp-a", T0 + 1000); /* same not_before as 0B */
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_OK);
+	c = device_cert("0D", "dev-2", "fp-d", T0 + 9000); /* another device's */
+	c.not_before = T0 + 5000;
+	ck_assert_int_eq(store_cert_insert(st, &c), HERR_OK);
+	ck_assert_int_eq(store_device_revoke(st, "dev-1", T0 + 2500, &certs), HERR_OK);
+
+	ck_assert_int_eq(store_device_certs(st, "dev-1", line_cert, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 3);
+	ck_assert_str_eq(l.v[0], "0C revoked fp-c 1718002000-1718003000 1718002500");
+	ck_assert_str_eq(l.v[1], "0A revoked fp-a 1718000000-1718001000 1718002500");
+	ck_assert_str_eq(l.v[2], "0B revoked fp-b 1718000000-1718001000 1718002500");
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(store_device_certs(st, "dev-2", line_cert, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 1);
+	ck_assert_str_eq(l.v[0], "0D valid fp-d 1718005000-1718009000 0");
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 1;
+	ck_assert_int_eq(store_device_certs(st, "dev-1", line_cert, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 1);
+}
+END_TEST
+
+static int check_last_seen(void *ctx, const struct store_device *d)
+{
+	(void)ctx;
+	ck_assert_int_eq(d->last_seen, strcmp(d->id, "a-1") == 0 ? T0 + 100 : strcmp(d->id, "b-2") == 0
+				       ? T0 + 50 : strcmp(d->id, "d-4") == 0 ? T0 + 200 : 0);
+	return 0;
+}
+
+START_TEST(test_device_last_seen)
+{
+	struct store_device d;
+	int certs;
+
+	add_device("dev-1");
+	ck_assert_int_eq(store_device_get(st, "dev-1", &d), HERR_OK);
+	ck_assert_int_eq(d.last_seen, 0);
+	ck_assert_int_eq(store_last_seen(st, "dev-1", T0 + 60), HERR_OK);
+	ck_assert_int_eq(store_device_get(st, "dev-1", &d), HERR_OK);
+	ck_assert_int_eq(d.last_seen, T0 + 60);
+	/* Decommissioning forgets it. */
+	ck_assert_int_eq(store_device_decommission(st, "dev-1", T0 + 70, &certs), HERR_OK);
+	ck_assert_int_eq(store_device_get(st, "dev-1", &d), HERR_OK);
+	ck_assert_int_eq(d.last_seen, 0);
+
+	query_fixture();
+	ck_assert_int_eq(store_device_list(st, check_last_seen, NULL), HERR_OK);
+	ck_assert_int_eq(store_device_query(st, NULL, check_last_seen, NULL), HERR_OK);
+}
+END_TEST
+
+START_TEST(test_audit_list)
+{
+	struct lines l = { .count = 0 };
+	int64_t id;
+
+	ck_assert_int_eq(store_audit_list(st, 0, 10, line_audit, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 0);
+	ck_assert_int_eq(store_audit(st, T0, "cli:alice", "device.add", "dev-1", "serial 0A"), HERR_OK);
+	ck_assert_int_eq(store_audit_from(st, T0 + 1, "token:ops", "192.0.2.7", "device.revoke", "dev-1",
+					  NULL), HERR_OK);
+	ck_assert_int_eq(store_audit_from(st, T0 + 2, "token:ops", "2001:db8::1", "token.create", NULL,
+					  "scope read"), HERR_OK);
+	ck_assert_int_eq(store_audit_from(st, T0 + 3, "cli:bob", NULL, "ca.rotate", NULL, NULL), HERR_OK);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM audit_log WHERE source IS NULL"), 2);
+
+	ck_assert_int_eq(store_audit_list(st, 0, 10, line_audit, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 4);
+	ck_assert_str_eq(l.v[0], "4 1718000003 cli:bob - ca.rotate - -");
+	ck_assert_str_eq(l.v[1], "3 1718000002 token:ops 2001:db8::1 token.create - scope read");
+	ck_assert_str_eq(l.v[2], "2 1718000001 token:ops 192.0.2.7 device.revoke dev-1 -");
+	ck_assert_str_eq(l.v[3], "1 1718000000 cli:alice - device.add dev-1 serial 0A");
+
+	/* Pages: ids below the cursor, newest first. */
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(store_audit_list(st, 0, 3, line_audit, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 3);
+	id = strtoll(l.v[2], NULL, 10); /* the last of the page */
+	ck_assert_int_eq(id, 2);
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(store_audit_list(st, id, 3, line_audit, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 1);
+	ck_assert_str_eq(l.v[0], "1 1718000000 cli:alice - device.add dev-1 serial 0A");
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(store_audit_list(st, 1, 3, line_audit, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 0);
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(store_audit_list(st, 4, 2, line_audit, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 2);
+	ck_assert_str_eq(l.v[1], "2 1718000001 token:ops 192.0.2.7 device.revoke dev-1 -");
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 1;
+	ck_assert_int_eq(store_audit_list(st, 0, 10, line_audit, &l), HERR_OK);
+	ck_assert_int_eq(l.count, 1);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -628,6 +1266,19 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_upgrade_keeps_certificates);
 	tcase_add_test(tc, test_clients);
 	tcase_add_test(tc, test_telemetry_closed);
+	tcase_add_test(tc, test_api_token_insert_get);
+	tcase_add_test(tc, test_api_token_touch_revoke);
+	tcase_add_test(tc, test_api_token_list);
+	tcase_add_test(tc, test_enroll_token_use_once);
+	tcase_add_test(tc, test_enroll_token_refused);
+	tcase_add_test(tc, test_enroll_token_list);
+	tcase_add_test(tc, test_device_query_filters);
+	tcase_add_test(tc, test_device_query_pages);
+	tcase_add_test(tc, test_device_tags);
+	tcase_add_test(tc, test_device_set_model);
+	tcase_add_test(tc, test_device_certs);
+	tcase_add_test(tc, test_device_last_seen);
+	tcase_add_test(tc, test_audit_list);
 	suite_add_tcase(s, tc);
 	return s;
 }

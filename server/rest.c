@@ -1,0 +1,780 @@
+/* The libmicrohttpd glue of the REST API: listening (HTTPS), reading bounded bodies, routing,
+ * authentication and its rate limit, and writing answers. Resources are in rest_*.c. */
+#include "server/rest.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "ca/cert.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "server/rest_internal.h"
+#include "server/store.h"
+
+#define CONNECTIONS_MAX 128
+#define CONNECTIONS_PER_ADDR 16
+#define CONNECTION_TIMEOUT_S 10     /* idle or trickling (slowloris) connections go */
+#define CONNECTION_MEMORY 65536     /* request line and headers must fit */
+#define CERT_MAX 65536
+/* Bad tokens: an address that sends more than this many in a window is refused for the rest of
+ * it (429). The table is fixed-size; a busy slot is taken over by a newer address. */
+#define AUTH_FAILS_MAX 10
+#define AUTH_WINDOW_S 60
+#define AUTH_SLOTS 256
+#define METRICS_MAX 16384
+
+struct auth_slot {
+	char addr[64];
+	unsigned fails;
+	int64_t window_start;
+	int reported;
+};
+
+struct rest {
+	struct MHD_Daemon *daemon;
+	struct datadir *dd;
+	struct rest_hooks hooks;
+	int plain;
+	int listen_fd;               /* ours: kept across daemon restarts (certificate reload) */
+	char *cert_pem, *key_pem;
+	size_t key_len;
+	struct auth_slot slots[AUTH_SLOTS];
+};
+
+/* A request in progress: its body as it arrives. */
+struct pending {
+	uint8_t *body;
+	size_t len;
+	int too_big;
+};
+
+enum scope_need { PUBLIC = -1, NEED_READ = TOKEN_READ, NEED_OPERATE = TOKEN_OPERATE, NEED_ADMIN = TOKEN_ADMIN };
+
+struct route {
+	const char *method, *pattern;
+	int need;                    /* enum scope_need */
+	void (*fn)(struct rest_req *req);
+};
+
+static void healthz(struct rest_req *req);
+static void metrics(struct rest_req *req);
+
+/* The routes: docs/openapi.yaml describes each (`hearth api routes` prints this table, and a test
+ * compares the two). */
+static const struct route routes[] = {
+	{ "GET", "/healthz", PUBLIC, healthz },
+	{ "GET", "/metrics", NEED_READ, metrics },
+	{ "GET", "/api/v1/devices", NEED_READ, rest_devices_list },
+	{ "POST", "/api/v1/devices", NEED_OPERATE, rest_devices_create },
+	{ "GET", "/api/v1/devices/{id}", NEED_READ, rest_device_get },
+	{ "PATCH", "/api/v1/devices/{id}", NEED_OPERATE, rest_device_patch },
+	{ "DELETE", "/api/v1/devices/{id}", NEED_ADMIN, rest_device_delete },
+	{ "POST", "/api/v1/devices/{id}/revoke", NEED_OPERATE, rest_device_revoke },
+	{ "GET", "/api/v1/devices/{id}/certificates", NEED_READ, rest_device_certs },
+	{ "GET", "/api/v1/devices/{id}/telemetry", NEED_READ, rest_device_telemetry },
+	{ "GET", "/api/v1/telemetry/dropped", NEED_READ, rest_telemetry_dropped },
+	{ "GET", "/api/v1/models", NEED_READ, rest_models_list },
+	{ "GET", "/api/v1/models/{name}", NEED_READ, rest_model_get },
+	{ "PUT", "/api/v1/models/{name}", NEED_ADMIN, rest_model_put },
+	{ "GET", "/api/v1/enrollment-tokens", NEED_READ, rest_enroll_tokens_list },
+	{ "POST", "/api/v1/enrollment-tokens", NEED_OPERATE, rest_enroll_tokens_create },
+	{ "DELETE", "/api/v1/enrollment-tokens/{id}", NEED_OPERATE, rest_enroll_token_delete },
+	{ "POST", "/api/v1/enroll", PUBLIC, rest_enroll },
+	{ "GET", "/api/v1/ca/chain", NEED_READ, rest_ca_chain },
+	{ "GET", "/api/v1/ca/crl", PUBLIC, rest_ca_crl },
+	{ "GET", "/api/v1/ca/pins", NEED_READ, rest_ca_pins },
+	{ "GET", "/api/v1/audit", NEED_ADMIN, rest_audit_list },
+};
+
+void rest_print_routes(FILE *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		fprintf(out, "%s %s %s\n", routes[i].method, routes[i].pattern,
+			routes[i].need == PUBLIC ? "public" : token_scope_name((enum token_scope)routes[i].need));
+}
+
+/* --- answers ---------------------------------------------------------------------------------- */
+
+void rest_reply_text(struct rest_req *req, unsigned status, const char *type, const char *text, size_t len)
+{
+	free(req->out);
+	req->out = malloc(len + 1);
+	req->out_len = 0;
+	req->status = 500;
+	req->out_type = "application/json";
+	if (!req->out)
+		return;
+	memcpy(req->out, text, len);
+	req->out[len] = '\0';
+	req->out_len = len;
+	req->status = status;
+	req->out_type = type;
+}
+
+void rest_reply_json(struct rest_req *req, unsigned status, json_t *body)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+
+	json_decref(body);
+	if (!text) {
+		rest_reply_text(req, 500, "application/json",
+				"{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}", 56);
+		return;
+	}
+	free(req->out);
+	req->out = text;
+	req->out_len = strlen(text);
+	req->status = status;
+	req->out_type = "application/json";
+}
+
+void rest_reply_error(struct rest_req *req, unsigned status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rest_reply_json(req, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
+}
+
+void rest_reply_internal(struct rest_req *req)
+{
+	rest_reply_error(req, 500, "internal", "the request could not be completed; see the server log");
+}
+
+const char *rest_query(struct rest_req *req, const char *key)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+json_t *rest_body_object(struct rest_req *req)
+{
+	const char *type = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	json_error_t err;
+	json_t *obj;
+	size_t n;
+
+	n = type ? strcspn(type, "; ") : 0;
+	if (!type || n != strlen("application/json") || strncasecmp(type, "application/json", n) != 0) {
+		rest_reply_error(req, 415, "unsupported_media_type", "the body must be application/json");
+		return NULL;
+	}
+	obj = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+	if (!obj) {
+		rest_reply_error(req, 400, "invalid_json", "the body is not valid JSON: %s (at byte %d)",
+				 err.text, err.position);
+		return NULL;
+	}
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		rest_reply_error(req, 400, "invalid_json", "the body must be a JSON object");
+		return NULL;
+	}
+	return obj;
+}
+
+int rest_refuse_unknown(struct rest_req *req, json_t *obj, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		size_t i;
+
+		(void)v;
+		for (i = 0; allowed[i] && strcmp(allowed[i], key) != 0; i++)
+			;
+		if (!allowed[i]) {
+			rest_reply_error(req, 422, "unknown_field", "unknown field '%.64s'", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int rest_page(struct rest_req *req, size_t *limit, const char **cursor)
+{
+	const char *l = rest_query(req, "limit"), *c = rest_query(req, "cursor");
+	unsigned long v = 0;
+	size_t i;
+
+	*limit = REST_PAGE_DEFAULT;
+	*cursor = NULL;
+	if (l) {
+		if (l[0] == '\0' || strlen(l) > 7)
+			goto bad_limit;
+		for (i = 0; l[i]; i++) {
+			if (l[i] < '0' || l[i] > '9')
+				goto bad_limit;
+			v = v * 10 + (unsigned long)(l[i] - '0');
+		}
+		if (v < 1 || v > STORE_PAGE_MAX)
+			goto bad_limit;
+		*limit = v;
+	}
+	if (c) {
+		if (!ca_valid_id(c)) {
+			rest_reply_error(req, 400, "invalid_cursor", "cursor is not one this API gave out");
+			return -1;
+		}
+		*cursor = c;
+	}
+	return 0;
+bad_limit:
+	rest_reply_error(req, 400, "invalid_limit", "limit must be an integer 1..%d", STORE_PAGE_MAX);
+	return -1;
+}
+
+enum herr rest_audit(struct rest_req *req, const char *action, const char *target, const char *detail)
+{
+	return store_audit_from(req->dd->store, (int64_t)time(NULL), req->actor, req->addr, action, target,
+				detail);
+}
+
+void rest_changed(struct rest_req *req)
+{
+	if (req->hooks->changed)
+		req->hooks->changed(req->hooks->ctx);
+}
+
+/* --- built-in routes -------------------------------------------------------------------------- */
+
+static void healthz(struct rest_req *req)
+{
+	rest_reply_text(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
+}
+
+static void metrics(struct rest_req *req)
+{
+	char *buf = malloc(METRICS_MAX);
+	size_t n = 0;
+
+	if (!buf) {
+		rest_reply_internal(req);
+		return;
+	}
+	if (req->hooks->metrics)
+		n = req->hooks->metrics(req->hooks->ctx, buf, METRICS_MAX);
+	rest_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", buf, n);
+	free(buf);
+}
+
+/* --- routing and authentication ---------------------------------------------------------------- */
+
+/* Match path against pattern; {x} takes one segment, which must be an id ([A-Za-z0-9_-]{1,64}).
+ * 1 on a match (params filled), 0 if the shapes differ, -1 if a {x} segment is not an id. */
+static int match(const char *pattern, const char *path, char params[2][65])
+{
+	size_t np = 0;
+	int bad = 0;
+
+	while (*pattern && *path) {
+		if (*pattern == '{') {
+			const char *end = strchr(pattern, '}');
+			size_t n = strcspn(path, "/");
+
+			if (!end)
+				return 0;
+			if (np < 2 && n >= 1 && n <= 64) {
+				memcpy(params[np], path, n);
+				params[np][n] = '\0';
+				if (!ca_valid_id(params[np]))
+					bad = 1;
+			} else {
+				bad = 1;
+			}
+			np++;
+			pattern = end + 1;
+			path += n;
+			continue;
+		}
+		if (*pattern != *path)
+			return 0;
+		pattern++;
+		path++;
+	}
+	if (*pattern || *path)
+		return 0;
+	return bad ? -1 : 1;
+}
+
+static struct auth_slot *slot_of(struct rest *r, const char *addr)
+{
+	uint32_t h = 2166136261u;
+	const char *p;
+
+	for (p = addr; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return &r->slots[h % AUTH_SLOTS];
+}
+
+/* 1 if addr sent too many bad tokens lately. */
+static int auth_blocked(struct rest *r, const char *addr, int64_t now)
+{
+	struct auth_slot *s = slot_of(r, addr);
+
+	return strcmp(s->addr, addr) == 0 && now - s->window_start < AUTH_WINDOW_S && s->fails >= AUTH_FAILS_MAX;
+}
+
+int rest_throttled(struct rest_req *req)
+{
+	if (!auth_blocked(req->rest, req->addr, (int64_t)time(NULL)))
+		return 0;
+	rest_reply_error(req, 429, "too_many_requests", "too many bad tokens from this address; try again later");
+	return 1;
+}
+
+static void auth_failed(struct rest *r, struct rest_req *req, int64_t now);
+
+void rest_bad_secret(struct rest_req *req)
+{
+	auth_failed(req->rest, req, (int64_t)time(NULL));
+}
+
+static void auth_failed(struct rest *r, struct rest_req *req, int64_t now)
+{
+	struct auth_slot *s = slot_of(r, req->addr);
+
+	if (strcmp(s->addr, req->addr) != 0 || now - s->window_start >= AUTH_WINDOW_S) {
+		snprintf(s->addr, sizeof(s->addr), "%s", req->addr);
+		s->fails = 0;
+		s->window_start = now;
+		s->reported = 0;
+	}
+	s->fails++;
+	if (s->fails >= AUTH_FAILS_MAX && !s->reported) {
+		/* One audit entry and one log line per window, not one per attempt. */
+		s->reported = 1;
+		log_warn("REST: %s sent %u bad tokens; refused for %d s", req->addr, s->fails, AUTH_WINDOW_S);
+		(void)store_audit_from(req->dd->store, now, "anonymous", req->addr, "api.rate_limited",
+				       NULL, "too many bad tokens");
+	}
+}
+
+/* Who is asking: 0 if the token is good and allows need (req->actor set); else an error was
+ * answered. */
+static int authenticate(struct rest *r, struct rest_req *req, int need)
+{
+	const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	char id[TOKEN_ID_LEN + 1], hash[TOKEN_HASH_LEN];
+	struct store_api_token t;
+	enum token_scope scope;
+	int64_t now = (int64_t)time(NULL);
+	enum herr rc;
+
+	if (rest_throttled(req))
+		return -1;
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+		rest_reply_error(req, 401, "unauthorized", "an API token is required (Authorization: Bearer ...)");
+		return -1;
+	}
+	h += 7;
+	if (token_parse(TOKEN_API, h, strlen(h), id, hash) != HERR_OK) {
+		auth_failed(r, req, now);
+		rest_reply_error(req, 401, "unauthorized", "the API token is not valid");
+		return -1;
+	}
+	rc = store_api_token_get(req->dd->store, id, &t);
+	if (rc != HERR_OK && rc != HERR_NOTFOUND) {
+		rest_reply_internal(req);
+		return -1;
+	}
+	if (rc == HERR_NOTFOUND || !token_hash_equal(hash, t.hash) || t.revoked_at != 0 ||
+	    (t.expires_at != 0 && t.expires_at <= now) || token_scope_parse(t.scope, &scope) != 0) {
+		auth_failed(r, req, now);
+		rest_reply_error(req, 401, "unauthorized", "the API token is not valid (unknown, revoked or expired)");
+		return -1;
+	}
+	snprintf(req->actor, sizeof(req->actor), "api:%s", t.name);
+	if ((int)scope < need) {
+		rest_reply_error(req, 403, "forbidden", "this needs the '%s' scope; the token has '%s'",
+				 token_scope_name((enum token_scope)need), t.scope);
+		return -1;
+	}
+	/* last_used_at to the minute is enough, and spares a write per request. */
+	if (now - t.last_used_at >= 60)
+		(void)store_api_token_touch(req->dd->store, id, now);
+	return 0;
+}
+
+static void dispatch(struct rest *r, struct rest_req *req)
+{
+	char params[2][65];
+	int allowed_other_method = 0, bad_param = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		int m = match(routes[i].pattern, req->path, params);
+
+		if (m == 0)
+			continue;
+		if (m < 0) {
+			bad_param = 1;
+			continue;
+		}
+		if (strcmp(routes[i].method, req->method) != 0) {
+			allowed_other_method = 1;
+			continue;
+		}
+		req->params[0] = params[0];
+		req->params[1] = params[1];
+		if (routes[i].need != PUBLIC && authenticate(r, req, routes[i].need) != 0)
+			return;
+		routes[i].fn(req);
+		return;
+	}
+	if (bad_param)
+		rest_reply_error(req, 400, "invalid_id", "an id in the path must match [A-Za-z0-9_-]{1,64}");
+	else if (allowed_other_method)
+		rest_reply_error(req, 405, "method_not_allowed", "%s is not allowed here", req->method);
+	else
+		rest_reply_error(req, 404, "not_found", "no such resource");
+}
+
+static void client_addr(struct MHD_Connection *conn, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	socklen_t sl = sizeof(struct sockaddr_in6);
+
+	snprintf(buf, size, "?");
+	if (!ci || !ci->client_addr)
+		return;
+	if (ci->client_addr->sa_family == AF_INET)
+		sl = sizeof(struct sockaddr_in);
+	if (getnameinfo(ci->client_addr, sl, buf, (socklen_t)size, NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(buf, size, "?");
+}
+
+static enum MHD_Result send_answer(struct MHD_Connection *conn, struct rest_req *req)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(req->out_len, req->out, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		return MHD_NO;
+	req->out = NULL; /* ownership passed */
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->out_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (req->status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (req->status == 429)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "60");
+	ret = MHD_queue_response(conn, req->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* An answer before the body was read (it is then not read at all). */
+static enum MHD_Result early_error(struct rest *r, struct MHD_Connection *conn, const char *method,
+				   const char *url, unsigned status, const char *code, const char *msg)
+{
+	struct rest_req req = { .method = method, .path = url, .conn = conn, .dd = r->dd, .hooks = &r->hooks,
+				.rest = r };
+	enum MHD_Result ret;
+
+	rest_reply_error(&req, status, code, "%s", msg);
+	if (!req.out)
+		return MHD_NO;
+	ret = send_answer(conn, &req);
+	free(req.out);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct rest *r = cls;
+	struct pending *p = *con_cls;
+	struct rest_req req;
+	enum MHD_Result ret;
+
+	(void)version;
+	if (!p) {
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+		if (cl && (strlen(cl) > 9 || strtoul(cl, NULL, 10) > REST_BODY_MAX))
+			return early_error(r, conn, method, url, 413, "too_large", "the body is larger than 64 KiB");
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return MHD_NO;
+		*con_cls = p;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (!p->too_big && p->len + *upload_data_size <= REST_BODY_MAX) {
+			uint8_t *grown = realloc(p->body, p->len + *upload_data_size + 1);
+
+			if (!grown)
+				return MHD_NO;
+			p->body = grown;
+			memcpy(p->body + p->len, upload_data, *upload_data_size);
+			p->len += *upload_data_size;
+			p->body[p->len] = '\0';
+		} else {
+			p->too_big = 1; /* chunked: no Content-Length said so beforehand */
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (p->too_big)
+		return early_error(r, conn, method, url, 413, "too_large", "the body is larger than 64 KiB");
+
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.path = url;
+	req.body = p->body ? p->body : (const uint8_t *)"";
+	req.body_len = p->len;
+	req.conn = conn;
+	req.dd = r->dd;
+	req.hooks = &r->hooks;
+	req.rest = r;
+	snprintf(req.actor, sizeof(req.actor), "anonymous");
+	client_addr(conn, req.addr, sizeof(req.addr));
+	dispatch(r, &req);
+	if (!req.out)
+		rest_reply_internal(&req);
+	if (!req.out)
+		return MHD_NO;
+	ret = send_answer(conn, &req);
+	free(req.out);
+	return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct pending *p = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (p) {
+		free(p->body);
+		free(p);
+		*con_cls = NULL;
+	}
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_info("REST: %s", msg);
+}
+
+/* --- listening -------------------------------------------------------------------------------- */
+
+static int is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return 0;
+}
+
+static enum herr open_listener(const char *spec, int plain, int *out)
+{
+	char host[256], port[16], shown[300];
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const char *colon = strrchr(spec, ':');
+	size_t hlen;
+	int fd = -1, one = 1, err;
+
+	*out = -1;
+	if (!colon || colon == spec || strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof(port)) {
+		log_err("api: '%s' is not HOST:PORT", spec);
+		return HERR_INVALID;
+	}
+	hlen = (size_t)(colon - spec);
+	if (spec[0] == '[' && hlen >= 2 && spec[hlen - 1] == ']') {
+		spec++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host))
+		return HERR_INVALID;
+	memcpy(host, spec, hlen);
+	host[hlen] = '\0';
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	err = getaddrinfo(host, port, &hints, &res);
+	if (err != 0) {
+		log_err("api: %s:%s: %s", host, port, gai_strerror(err));
+		return HERR_INVALID;
+	}
+	if (plain && !is_loopback(res->ai_addr)) {
+		log_err("api_plain: plain HTTP is only allowed on a loopback address, not %s", host);
+		freeaddrinfo(res);
+		return HERR_INVALID;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 128) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		log_err("api: cannot listen on %s:%s", host, port);
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return HERR_IO;
+	}
+	freeaddrinfo(res);
+	if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+		snprintf(shown, sizeof(shown), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+		/* Tests bind port 0 and read the real port from this line. */
+		log_info("REST API listening on %s://%s", plain ? "http" : "https", shown);
+	}
+	*out = fd;
+	return HERR_OK;
+}
+
+static void free_keys(struct rest *r)
+{
+	if (r->key_pem) {
+		memset(r->key_pem, 0, r->key_len);
+		free(r->key_pem);
+	}
+	free(r->cert_pem);
+	r->key_pem = r->cert_pem = NULL;
+	r->key_len = 0;
+}
+
+/* The endpoint's certificate chain and key, as the files are now. */
+static enum herr load_keys(struct rest *r)
+{
+	char path[PATH_MAX];
+	uint8_t *cert = NULL, *key = NULL;
+	size_t cert_len = 0, key_len = 0;
+	enum herr rc;
+
+	if ((rc = datadir_file(r->dd, DATADIR_ENDPOINT_CERT, path, sizeof(path))) != HERR_OK ||
+	    (rc = fs_read_file(path, CERT_MAX, &cert, &cert_len)) != HERR_OK)
+		return rc;
+	if ((rc = datadir_file(r->dd, DATADIR_ENDPOINT_KEY, path, sizeof(path))) != HERR_OK ||
+	    (rc = fs_read_secret(path, CERT_MAX, &key, &key_len)) != HERR_OK) {
+		free(cert);
+		return rc;
+	}
+	free_keys(r);
+	r->cert_pem = (char *)cert;
+	r->key_pem = (char *)key;
+	r->key_len = key_len;
+	return HERR_OK;
+}
+
+static enum herr start_daemon(struct rest *r)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+
+	if (!r->plain)
+		flags |= MHD_USE_TLS;
+	r->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, r,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, r,
+		MHD_OPTION_LISTEN_SOCKET, r->listen_fd,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, r,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONNECTIONS_PER_ADDR,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+		MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+		r->plain ? MHD_OPTION_END : MHD_OPTION_HTTPS_MEM_CERT, r->cert_pem,
+		MHD_OPTION_HTTPS_MEM_KEY, r->key_pem,
+		MHD_OPTION_HTTPS_PRIORITIES, "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE",
+		MHD_OPTION_END);
+	if (!r->daemon) {
+		log_err("REST API could not start (TLS setup or listener)");
+		return HERR_IO;
+	}
+	return HERR_OK;
+}
+
+enum herr rest_start(const char *data_dir, const char *addr, int plain, const struct rest_hooks *hooks,
+		     struct rest **out)
+{
+	struct rest *r;
+	enum herr rc;
+
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return HERR_NOMEM;
+	r->listen_fd = -1;
+	r->plain = plain;
+	r->hooks = *hooks;
+	rc = datadir_open(data_dir, &r->dd);
+	if (rc == HERR_OK && !plain)
+		rc = load_keys(r);
+	if (rc == HERR_OK)
+		rc = open_listener(addr, plain, &r->listen_fd);
+	if (rc == HERR_OK)
+		rc = start_daemon(r);
+	if (rc != HERR_OK) {
+		rest_stop(r);
+		return rc;
+	}
+	if (plain)
+		log_warn("REST API serves plain HTTP (api_plain = yes): API tokens cross the loopback in clear");
+	*out = r;
+	return HERR_OK;
+}
+
+enum herr rest_reload(struct rest *r)
+{
+	enum herr rc;
+
+	if (!r || r->plain)
+		return HERR_OK;
+	/* The socket stays ours and listening while the daemon is replaced: clients queue. Stopping
+	 * the daemon waits for its thread, so no handler runs while the keys change. */
+	if (r->daemon) {
+		MHD_quiesce_daemon(r->daemon);
+		MHD_stop_daemon(r->daemon);
+		r->daemon = NULL;
+	}
+	rc = load_keys(r);
+	if (rc != HERR_OK)
+		log_err("REST API: the new endpoint certificate could not be read; keeping the old one");
+	rc = start_daemon(r);
+	if (rc == HERR_OK)
+		log_info("REST API serves the renewed endpoint certificate");
+	return rc;
+}
+
+void rest_stop(struct rest *r)
+{
+	if (!r)
+		return;
+	if (r->daemon) {
+		MHD_quiesce_daemon(r->daemon); /* the listening socket is ours to close */
+		MHD_stop_daemon(r->daemon);
+	}
+	if (r->listen_fd >= 0)
+		close(r->listen_fd);
+	free_keys(r);
+	datadir_close(r->dd);
+	free(r);
+}

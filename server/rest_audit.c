@@ -1,0 +1,7 @@
+/* REST audit: not built yet (each route answers 501). */
+#include "server/rest_internal.h"
+
+void rest_audit_list(struct rest_req *req)
+{
+	rest_reply_error(req, 501, "not_implemented", "not built yet");
+}

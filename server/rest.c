@@ -207,6 +207,27 @@ int rest_refuse_unknown(struct rest_req *req, json_t *obj, const char *const *al
 	return 0;
 }
 
+int rest_query_seconds(struct rest_req *req, const char *key, int64_t *out)
+{
+	const char *v = rest_query(req, key);
+	int64_t n = 0;
+	size_t i;
+
+	if (!v)
+		return 0;
+	for (i = 0; v[i] && i < 12; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			break;
+		n = n * 10 + (v[i] - '0');
+	}
+	if (i == 0 || v[i] != '\0' || n > REST_SECONDS_MAX) {
+		rest_reply_error(req, 400, "invalid_query", "%s must be Unix seconds (digits only)", key);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
 int rest_page(struct rest_req *req, size_t *limit, const char **cursor)
 {
 	const char *l = rest_query(req, "limit"), *c = rest_query(req, "cursor");
@@ -573,6 +594,40 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decoding of the path and the query values, in place. %00 stays as it is written: a NUL
+ * would cut the string short and let "/devices/x%00y" reach device x. The literal "%00" then fails
+ * every id check and matches no filter. Malformed escapes stay literal too. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	char *r = s, *w = s;
+
+	(void)cls;
+	(void)conn;
+	while (*r) {
+		int hi, lo;
+
+		if (r[0] == '%' && (hi = hex_digit(r[1])) >= 0 && (lo = hex_digit(r[2])) >= 0 && (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
@@ -696,6 +751,7 @@ static enum herr start_daemon(struct rest *r)
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, r,
 		MHD_OPTION_LISTEN_SOCKET, r->listen_fd,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, r,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, r,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONNECTIONS_PER_ADDR,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,

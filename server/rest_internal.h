@@ -54,6 +54,10 @@ void rest_reply_internal(struct rest_req *req);
 json_t *rest_body_object(struct rest_req *req);
 /* 422 naming the first key of obj not in allowed (NULL-terminated); 0 if all are known. */
 int rest_refuse_unknown(struct rest_req *req, json_t *obj, const char *const *allowed);
+/* A query parameter that must be Unix seconds (digits only, at most REST_SECONDS_MAX). 0 if absent
+ * or good (*out set only then), -1 if bad (400 answered). */
+#define REST_SECONDS_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
+int rest_query_seconds(struct rest_req *req, const char *key, int64_t *out);
 /* ?limit= (1..STORE_PAGE_MAX, default REST_PAGE_DEFAULT) and ?cursor= (an id, or absent). 400 and
  * -1 if either is bad. */
 int rest_page(struct rest_req *req, size_t *limit, const char **cursor);

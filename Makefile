@@ -9,7 +9,7 @@ PKG_CONFIG ?= pkg-config
 WERROR   ?= -Werror
 
 # mbedTLS 2.28 ships no .pc file in Debian bookworm; everything else is found through pkg-config.
-PKGS      = sqlite3 jansson libmicrohttpd
+PKGS      = sqlite3 jansson libmicrohttpd gnutls
 MBEDTLS_LIBS = -lmbedtls -lmbedx509 -lmbedcrypto
 
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
@@ -28,7 +28,7 @@ SERVER_SRC = server/store.c server/store_sqlite.c server/datadir.c server/pki.c 
              server/endpoint.c server/handshake.c server/config.c server/cmd_config.c \
              server/policy.c server/minimize.c server/ingest.c server/sensitive.c server/feed.c server/token.c server/metrics.c \
              server/cmd_token.c server/rest.c server/rest_devices.c server/rest_telemetry.c server/rest_models.c \
-             server/rest_enroll.c server/rest_ca.c server/rest_audit.c
+             server/rest_enroll.c server/rest_ca.c server/rest_audit.c server/rest_device_self.c
 LIB_SRC    = $(COMMON_SRC) $(CA_SRC) $(SERVER_SRC)
 LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o
 MAIN_OBJ   = $(O)/server/main.o

@@ -214,6 +214,35 @@ if [ "$SUSTAINED" -gt 0 ]; then
 		--concurrency "$CONCURRENCY"
 fi
 
+# REST: an authenticated GET of one device with wrk (HTTPS, keep-alive), with the MQTT endpoint
+# quiet, then while publishers load it (a second loadgen run in the background, sized to outlast
+# wrk at the rates seen here).
+REST_S=${BENCH_REST_SECONDS:-5}
+: >"$T/rest-quiet.out"; : >"$T/rest-loaded.out"; : >"$T/rest-load.out"
+if command -v wrk >/dev/null 2>&1 && [ "$(time_left)" -gt $(( 2 * REST_S + 20 )) ]; then
+	API_PORT=$(sed -n 's/.*REST API listening on https:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/serve.log" | head -n 1)
+	RTOKEN=$("$HEARTH" token add --data "$T/data" --name bench --scope read | tail -n 1)
+	RURL="https://127.0.0.1:$API_PORT/api/v1/devices/$(head -n 1 "$T/ids")"
+	rest_run() {
+		"${LOAD_PIN[@]}" wrk -t1 -c8 -d"${REST_S}s" --latency -H "Authorization: Bearer $RTOKEN" "$RURL" \
+			>"$1" 2>&1 || FAILURES+=("rest: wrk failed: $(tail -n 1 "$1")")
+	}
+	echo "bench: rest ..." >&2
+	rest_run "$T/rest-quiet.out"
+	"${LOAD_PIN[@]}" "$LOADGEN" --port "$PORT" --certdir "$T/certs" --ids "$T/ids" \
+		--server-pid "$SERVER_PID" --timeout "$(time_left)" --publish --clients "$PUBLISHERS" \
+		--messages "$(( (REST_S + 2) * 300 ))" --window "$WINDOW" \
+		--concurrency "$CONCURRENCY" >"$T/rest-load.out" 2>"$T/rest-load.err" &
+	LG_PID=$!
+	sleep 1
+	rest_run "$T/rest-loaded.out"
+	wait "$LG_PID" || FAILURES+=("rest: the background publishers' loadgen failed: $(grep -m 2 '^loadgen:' "$T/rest-load.err" | tr '\n' ' ')")
+	LG_PID=""
+	server_alive || die "the server died during 'rest'"
+else
+	FAILURES+=("rest: not run (wrk is not installed, or the budget is spent)")
+fi
+
 # Stop it now, by PID, so its shutdown line (with its own counters) is in the log.
 kill "$SERVER_PID"
 wait_until 10 server_stopped || die "the server did not stop on SIGTERM"
@@ -268,6 +297,10 @@ other_pct() { calc "100 * $(field other_cpu_s "$1") / ($(field elapsed_s "$1") *
 		row "  latency p50 / p99 / max" "$(field p50_ms "$S") / $(field p99_ms "$S") / $(field max_ms "$S") ms"
 		row "  server CPU per message" "$(calc "$(field server_cpu_s "$S") * 1000000 / $(field acked "$S")" %.1f) us  (over $(field elapsed_s "$S") s)"
 	fi
+	wrk_rate() { sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$1"; }
+	wrk_pct() { awk -v p="$2%" '$1 == p { print $2 }' "$1"; }
+	row "REST GET /api/v1/devices/{id} (wrk, 8 conns)" "$(wrk_rate "$T/rest-quiet.out")/s, p50 $(wrk_pct "$T/rest-quiet.out" 50) p99 $(wrk_pct "$T/rest-quiet.out" 99)  (MQTT quiet)"
+	row "  while $PUBLISHERS publishers load MQTT" "$(wrk_rate "$T/rest-loaded.out")/s, p50 $(wrk_pct "$T/rest-loaded.out" 50) p99 $(wrk_pct "$T/rest-loaded.out" 99); MQTT meanwhile $(field rate "$T/rest-load.out") msgs/s"
 	row "server log warnings/errors" "$WARNINGS"
 	row "machine busy in the idle second before" "$BUSY_BEFORE % of $(nproc) CPUs (other processes)"
 	row "CPU not server's or loadgen's, in runs" "full $(other_pct "$F"), resumed $(other_pct "$R"), publish $(other_pct "$S") % of $(nproc) CPUs"

@@ -146,6 +146,19 @@ enum herr ca_key_spki(const struct ca_key *key, uint8_t *buf, size_t size, size_
 	return HERR_OK;
 }
 
+enum herr ca_key_public_pem(const struct ca_key *key, char **pem)
+{
+	unsigned char buf[CA_SPKI_MAX * 2];
+	int ret;
+
+	*pem = NULL;
+	ret = mbedtls_pk_write_pubkey_pem(ca_key_pk(key), buf, sizeof(buf));
+	if (ret != 0)
+		return ca_mbedtls_fail(__func__, "write public key", ret);
+	*pem = strdup((char *)buf);
+	return *pem ? HERR_OK : HERR_NOMEM;
+}
+
 enum herr ca_key_sign(struct ca_key *key, const uint8_t *msg, size_t len,
 		      uint8_t *sig, size_t size, size_t *sig_len)
 {

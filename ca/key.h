@@ -33,6 +33,10 @@ enum herr ca_key_spki(const struct ca_key *key, uint8_t *buf, size_t size, size_
 enum herr ca_key_sign(struct ca_key *key, const uint8_t *msg, size_t len,
 		      uint8_t *sig, size_t size, size_t *sig_len);
 
+/* The public half as PEM ("-----BEGIN PUBLIC KEY-----": base64 of the DER SubjectPublicKeyInfo in
+ * 64-character lines), a new string the caller frees. */
+enum herr ca_key_public_pem(const struct ca_key *key, char **pem);
+
 /* Pin of a DER SubjectPublicKeyInfo as HPKP wrote it: "sha256/<base64 of SHA-256(spki)>". */
 void ca_pin_from_spki(const uint8_t *spki, size_t len, char pin[CA_PIN_LEN]);
 /* Lower-case hex SHA-256 of arbitrary bytes (fingerprints, manifest key ids). */

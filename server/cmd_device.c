@@ -159,7 +159,7 @@ struct add_kind {
 	const char *(*group)(const struct device_args *a);
 	int (*group_ok)(const char *group);
 	enum herr (*issue)(struct datadir *dd, const char *id, const char *group, const uint8_t *spki,
-			   size_t spki_len, unsigned days, const char *actor, char **pem,
+			   size_t spki_len, unsigned days, const char *actor, const char *source, char **pem,
 			   struct ca_cert_info *info);
 };
 
@@ -208,7 +208,7 @@ static int add(const struct add_kind *k, int argc, char **argv)
 	if (store_begin(dd->store) != HERR_OK)
 		goto out;
 	in_tx = 1;
-	if (k->issue(dd, id, group, csr.spki, csr.spki_len, a.days, actor, &pem, &info) != HERR_OK)
+	if (k->issue(dd, id, group, csr.spki, csr.spki_len, a.days, actor, NULL, &pem, &info) != HERR_OK)
 		goto out;
 	if (pki_ca_bundle(dd, &bundle, &bundle_len) != HERR_OK)
 		goto out;

@@ -60,10 +60,11 @@ static void issuer_clear(struct issuer *is)
 }
 
 /* Sign a client certificate (CN = id) for spki and record it as a certificate of the device or
- * client id (kind "device" or "client"), with an audit entry. */
+ * client id (kind "device" or "client"), with an audit entry (source: where the request came from,
+ * NULL for the host). */
 static enum herr issue_recorded(struct datadir *dd, const char *id, const char *kind,
 				const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
-				const char *action, char **pem, struct ca_cert_info *info)
+				const char *source, const char *action, char **pem, struct ca_cert_info *info)
 {
 	struct ca_cert_request req = {
 		.kind = CA_CERT_DEVICE, .common_name = id, .days = days ? days : PKI_DEVICE_DAYS,
@@ -89,7 +90,7 @@ static enum herr issue_recorded(struct datadir *dd, const char *id, const char *
 	};
 	rc = store_cert_insert(dd->store, &row);
 	if (rc == HERR_OK)
-		rc = store_audit(dd->store, (int64_t)time(NULL), actor, action, id, info->serial_hex);
+		rc = store_audit_from(dd->store, (int64_t)time(NULL), actor, source, action, id, info->serial_hex);
 	if (rc != HERR_OK) {
 		free(*pem);
 		*pem = NULL;
@@ -99,7 +100,7 @@ static enum herr issue_recorded(struct datadir *dd, const char *id, const char *
 
 enum herr pki_issue_device(struct datadir *dd, const char *id, const char *model,
 			   const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
-			   char **pem, struct ca_cert_info *info)
+			   const char *source, char **pem, struct ca_cert_info *info)
 {
 	int64_t now = (int64_t)time(NULL);
 	enum herr rc;
@@ -112,12 +113,12 @@ enum herr pki_issue_device(struct datadir *dd, const char *id, const char *model
 		log_err("the id '%s' already exists (as a device or an integration client)", id);
 	if (rc != HERR_OK)
 		return rc;
-	return issue_recorded(dd, id, "device", spki, spki_len, days, actor, "device.add", pem, info);
+	return issue_recorded(dd, id, "device", spki, spki_len, days, actor, source, "device.add", pem, info);
 }
 
 enum herr pki_issue_client(struct datadir *dd, const char *id, const char *role,
 			   const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
-			   char **pem, struct ca_cert_info *info)
+			   const char *source, char **pem, struct ca_cert_info *info)
 {
 	enum herr rc;
 
@@ -129,7 +130,7 @@ enum herr pki_issue_client(struct datadir *dd, const char *id, const char *role,
 		log_err("unknown role '%s'", role);
 	if (rc != HERR_OK)
 		return rc;
-	return issue_recorded(dd, id, "client", spki, spki_len, days, actor, "client.add", pem, info);
+	return issue_recorded(dd, id, "client", spki, spki_len, days, actor, source, "client.add", pem, info);
 }
 
 struct revoked_list {
@@ -299,4 +300,62 @@ out:
 	ca_cert_free(old);
 	issuer_clear(&is);
 	return rc;
+}
+
+enum herr pki_anchors(const struct datadir *dd, struct pki_anchors *out)
+{
+	struct ca_cert_info info;
+	struct ca_cert *endpoint = NULL;
+	struct ca_key *manifest = NULL;
+	uint8_t spki[CA_SPKI_MAX];
+	char path[PATH_MAX];
+	size_t len = 0;
+	enum herr rc;
+
+	memset(out, 0, sizeof(*out));
+	/* The endpoint's pin comes from its certificate: the same public key, without reading the
+	 * private one. */
+	rc = load_endpoint(dd, &endpoint);
+	if (rc != HERR_OK)
+		goto out;
+	ca_cert_get_info(endpoint, &info);
+	memcpy(out->endpoint_pin, info.pin, sizeof(out->endpoint_pin));
+	if ((rc = datadir_file(dd, DATADIR_MANIFEST_KEY, path, sizeof(path))) != HERR_OK ||
+	    (rc = ca_key_load(path, &manifest)) != HERR_OK ||
+	    (rc = ca_key_spki(manifest, spki, sizeof(spki), &len)) != HERR_OK ||
+	    (rc = ca_key_public_pem(manifest, &out->manifest_public_pem)) != HERR_OK)
+		goto out;
+	ca_sha256_hex(spki, len, out->manifest_keyid);
+	if (out->endpoint_pin[0] == '\0')
+		rc = HERR_CRYPTO;
+out:
+	if (rc != HERR_OK) {
+		log_err("cannot read the trust anchors (endpoint pin, manifest key): %s", herr_str(rc));
+		pki_anchors_clear(out);
+	}
+	ca_key_free(manifest);
+	ca_cert_free(endpoint);
+	return rc;
+}
+
+void pki_anchors_clear(struct pki_anchors *a)
+{
+	free(a->manifest_public_pem);
+	memset(a, 0, sizeof(*a));
+}
+
+enum herr pki_renew_device(struct datadir *dd, const char *id, const uint8_t *spki, size_t spki_len,
+			   unsigned days, const char *actor, const char *source, char **pem,
+			   struct ca_cert_info *info)
+{
+	struct store_device d;
+	enum herr rc;
+
+	*pem = NULL;
+	rc = store_device_get(dd->store, id, &d);
+	if (rc != HERR_OK)
+		return rc;
+	if (strcmp(d.status, "active") != 0)
+		return HERR_STATE;
+	return issue_recorded(dd, id, "device", spki, spki_len, days, actor, source, "device.renew", pem, info);
 }

@@ -14,17 +14,25 @@
 #define PKI_DEVICE_DAYS 365
 
 /* Register device id of model and sign a certificate for the public key spki (from a checked CSR
- * or a key made here). Runs inside the caller's transaction. info is required: it receives the
- * facts of the new certificate. */
+ * or a key made here), audited as actor from source (a client address; NULL for the host's CLI).
+ * Runs inside the caller's transaction. info is required: it receives the facts of the new
+ * certificate. */
 enum herr pki_issue_device(struct datadir *dd, const char *id, const char *model,
 			   const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
-			   char **pem, struct ca_cert_info *info);
+			   const char *source, char **pem, struct ca_cert_info *info);
 
 /* The same for an integration client (role "integration"): a client certificate of the same
  * shape, recorded as the client's. */
 enum herr pki_issue_client(struct datadir *dd, const char *id, const char *role,
 			   const uint8_t *spki, size_t spki_len, unsigned days, const char *actor,
-			   char **pem, struct ca_cert_info *info);
+			   const char *source, char **pem, struct ca_cert_info *info);
+
+/* A further certificate for the active device id (renewal; the key may be new), audited as actor
+ * from source. HERR_NOTFOUND, or HERR_STATE if the device is not active. In the caller's
+ * transaction. */
+enum herr pki_renew_device(struct datadir *dd, const char *id, const uint8_t *spki, size_t spki_len,
+			   unsigned days, const char *actor, const char *source, char **pem,
+			   struct ca_cert_info *info);
 
 /* Re-issue the CRL from the store's revoked certificates, write it to DIR/certs/crl.pem, and hand
  * back the PEM if pem is not NULL. Runs inside the caller's transaction. */
@@ -38,5 +46,17 @@ int pki_endpoint_due(const struct datadir *dd, int64_t now);
 
 /* The bundle a device needs to verify the endpoint (issuing CA + root), as a new string. */
 enum herr pki_ca_bundle(const struct datadir *dd, char **pem, size_t *len);
+
+/* The trust anchors a device takes home at enrollment: the pin of the endpoint's key (of the
+ * certificate it serves, which holds that key) and the manifest-signing key, by keyid (what DSSE
+ * signatures name: hex SHA-256 of its DER SubjectPublicKeyInfo) and as a PEM public key. */
+struct pki_anchors {
+	char endpoint_pin[CA_PIN_LEN];
+	char manifest_keyid[CA_HEX256_LEN];
+	char *manifest_public_pem;
+};
+enum herr pki_anchors(const struct datadir *dd, struct pki_anchors *out);
+/* Frees what pki_anchors made; out may be cleared twice. */
+void pki_anchors_clear(struct pki_anchors *a);
 
 #endif

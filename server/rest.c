@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 
 #include "ca/cert.h"
@@ -47,7 +49,7 @@ struct rest {
 	struct rest_hooks hooks;
 	int plain;
 	int listen_fd;               /* ours: kept across daemon restarts (certificate reload) */
-	char *cert_pem, *key_pem;
+	char *cert_pem, *key_pem, *trust_pem;
 	size_t key_len;
 	struct auth_slot slots[AUTH_SLOTS];
 };
@@ -59,7 +61,8 @@ struct pending {
 	int too_big;
 };
 
-enum scope_need { PUBLIC = -1, NEED_READ = TOKEN_READ, NEED_OPERATE = TOKEN_OPERATE, NEED_ADMIN = TOKEN_ADMIN };
+/* DEVICE: no API token, but a device's client certificate (mTLS), checked against the store. */
+enum scope_need { DEVICE = -2, PUBLIC = -1, NEED_READ = TOKEN_READ, NEED_OPERATE = TOKEN_OPERATE, NEED_ADMIN = TOKEN_ADMIN };
 
 struct route {
 	const char *method, *pattern;
@@ -95,6 +98,7 @@ static const struct route routes[] = {
 	{ "GET", "/api/v1/ca/crl", PUBLIC, rest_ca_crl },
 	{ "GET", "/api/v1/ca/pins", NEED_READ, rest_ca_pins },
 	{ "GET", "/api/v1/audit", NEED_ADMIN, rest_audit_list },
+	{ "POST", "/api/v1/device/renew", DEVICE, rest_device_renew },
 };
 
 void rest_print_routes(FILE *out)
@@ -103,7 +107,8 @@ void rest_print_routes(FILE *out)
 
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		fprintf(out, "%s %s %s\n", routes[i].method, routes[i].pattern,
-			routes[i].need == PUBLIC ? "public" : token_scope_name((enum token_scope)routes[i].need));
+			routes[i].need == PUBLIC ? "public" : routes[i].need == DEVICE ? "device" :
+			token_scope_name((enum token_scope)routes[i].need));
 }
 
 /* --- answers ---------------------------------------------------------------------------------- */
@@ -433,6 +438,51 @@ static int authenticate(struct rest *r, struct rest_req *req, int need)
 	return 0;
 }
 
+/* The device behind the connection's client certificate: the chain verified by GnuTLS against
+ * hearth's issuing CA (for client authentication, at the current time), then the certificate
+ * checked against the store like an MQTT handshake (recorded, valid, device active). 0 with
+ * req->device set, or an error answered. */
+static int authenticate_device(struct rest *r, struct rest_req *req)
+{
+	gnutls_typed_vdata_st purpose = { .type = GNUTLS_DT_KEY_PURPOSE_OID,
+					  .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT };
+	const union MHD_ConnectionInfo *ci;
+	const gnutls_datum_t *chain;
+	gnutls_x509_crt_t crt = NULL;
+	unsigned char serial[32];
+	char role[STORE_ROLE_MAX], hex[CA_SERIAL_HEX_LEN];
+	size_t cn_len = sizeof(req->device), serial_len = sizeof(serial);
+	unsigned n = 0, status = 1;
+	int ok = 0;
+
+	if (r->plain) {
+		rest_reply_error(req, 401, "unauthorized", "a device certificate needs HTTPS");
+		return -1;
+	}
+	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	chain = ci && ci->tls_session ? gnutls_certificate_get_peers(ci->tls_session, &n) : NULL;
+	if (chain && n > 0 &&
+	    gnutls_certificate_verify_peers(ci->tls_session, &purpose, 1, &status) == GNUTLS_E_SUCCESS &&
+	    status == 0 && gnutls_x509_crt_init(&crt) == GNUTLS_E_SUCCESS &&
+	    gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
+	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, req->device, &cn_len) == 0 &&
+	    cn_len < sizeof(req->device) && ca_valid_id(req->device) &&
+	    gnutls_x509_crt_get_serial(crt, serial, &serial_len) == 0) {
+		ca_serial_hex(serial, serial_len, hex);
+		ok = store_identity_ok(req->dd->store, req->device, hex, role) == HERR_OK &&
+		     strcmp(role, "device") == 0;
+	}
+	if (crt)
+		gnutls_x509_crt_deinit(crt);
+	if (!ok) {
+		req->device[0] = '\0';
+		rest_reply_error(req, 401, "unauthorized", "a valid client certificate of an active device is required");
+		return -1;
+	}
+	snprintf(req->actor, sizeof(req->actor), "device:%s", req->device);
+	return 0;
+}
+
 static void dispatch(struct rest *r, struct rest_req *req)
 {
 	char params[2][65];
@@ -454,7 +504,8 @@ static void dispatch(struct rest *r, struct rest_req *req)
 		}
 		req->params[0] = params[0];
 		req->params[1] = params[1];
-		if (routes[i].need != PUBLIC && authenticate(r, req, routes[i].need) != 0)
+		if (routes[i].need == DEVICE ? authenticate_device(r, req) != 0 :
+		    routes[i].need != PUBLIC && authenticate(r, req, routes[i].need) != 0)
 			return;
 		routes[i].fn(req);
 		return;
@@ -714,7 +765,8 @@ static void free_keys(struct rest *r)
 		free(r->key_pem);
 	}
 	free(r->cert_pem);
-	r->key_pem = r->cert_pem = NULL;
+	free(r->trust_pem);
+	r->key_pem = r->cert_pem = r->trust_pem = NULL;
 	r->key_len = 0;
 }
 
@@ -722,20 +774,28 @@ static void free_keys(struct rest *r)
 static enum herr load_keys(struct rest *r)
 {
 	char path[PATH_MAX];
-	uint8_t *cert = NULL, *key = NULL;
-	size_t cert_len = 0, key_len = 0;
+	uint8_t *cert = NULL, *key = NULL, *trust = NULL;
+	size_t cert_len = 0, key_len = 0, trust_len = 0;
 	enum herr rc;
 
 	if ((rc = datadir_file(r->dd, DATADIR_ENDPOINT_CERT, path, sizeof(path))) != HERR_OK ||
 	    (rc = fs_read_file(path, CERT_MAX, &cert, &cert_len)) != HERR_OK)
 		return rc;
+	/* Device certificates chain to the issuing CA: the only anchor for client certificates. */
+	if ((rc = datadir_file(r->dd, DATADIR_ISSUING_CERT, path, sizeof(path))) != HERR_OK ||
+	    (rc = fs_read_file(path, CERT_MAX, &trust, &trust_len)) != HERR_OK) {
+		free(cert);
+		return rc;
+	}
 	if ((rc = datadir_file(r->dd, DATADIR_ENDPOINT_KEY, path, sizeof(path))) != HERR_OK ||
 	    (rc = fs_read_secret(path, CERT_MAX, &key, &key_len)) != HERR_OK) {
 		free(cert);
+		free(trust);
 		return rc;
 	}
 	free_keys(r);
 	r->cert_pem = (char *)cert;
+	r->trust_pem = (char *)trust;
 	r->key_pem = (char *)key;
 	r->key_len = key_len;
 	return HERR_OK;
@@ -759,6 +819,9 @@ static enum herr start_daemon(struct rest *r)
 		MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 		r->plain ? MHD_OPTION_END : MHD_OPTION_HTTPS_MEM_CERT, r->cert_pem,
 		MHD_OPTION_HTTPS_MEM_KEY, r->key_pem,
+		/* Asks for (does not require) a client certificate: devices present theirs, operators
+		 * use tokens. */
+		MHD_OPTION_HTTPS_MEM_TRUST, r->trust_pem,
 		MHD_OPTION_HTTPS_PRIORITIES, "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE",
 		MHD_OPTION_END);
 	if (!r->daemon) {

@@ -243,7 +243,7 @@ void rest_devices_create(struct rest_req *req)
 		goto out;
 	}
 	/* pki_issue_device writes the audit entry (device.add) in this transaction. */
-	rc = pki_issue_device(req->dd, id, model, csr.spki, csr.spki_len, 0, req->actor, &pem, &info);
+	rc = pki_issue_device(req->dd, id, model, csr.spki, csr.spki_len, 0, req->actor, req->addr, &pem, &info);
 	if (rc == HERR_OK)
 		rc = pki_ca_bundle(req->dd, &bundle, &bundle_len);
 	if (rc == HERR_OK)

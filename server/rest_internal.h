@@ -24,7 +24,8 @@ struct rest_req {
 	const uint8_t *body;         /* NUL-terminated for convenience; body_len excludes the NUL */
 	size_t body_len;
 	char addr[64];               /* the client's address */
-	char actor[96];              /* "api:<token name>" ("anonymous" on public routes) */
+	char actor[96];              /* "api:<token name>", "device:<id>", or "anonymous" */
+	char device[65];             /* on device routes: the id its client certificate proved */
 	struct datadir *dd;          /* the REST thread's own handle */
 	const struct rest_hooks *hooks;
 	struct rest *rest;
@@ -93,5 +94,6 @@ void rest_ca_chain(struct rest_req *req);
 void rest_ca_crl(struct rest_req *req);
 void rest_ca_pins(struct rest_req *req);
 void rest_audit_list(struct rest_req *req);
+void rest_device_renew(struct rest_req *req);
 
 #endif

@@ -1,0 +1,85 @@
+/* REST routes a device calls about itself, authenticated by its client certificate (mTLS), not by
+ * an API token: renewing its certificate. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ca/csr.h"
+#include "common/log.h"
+#include "server/pki.h"
+#include "server/rest_internal.h"
+
+/* A device renews at most this often: a stolen certificate cannot be used to mint a stream of
+ * fresh ones. */
+#define RENEW_MIN_INTERVAL_S 3600
+
+static int newest_cert(void *ctx, const struct store_cert_row *c)
+{
+	int64_t *newest = ctx;
+
+	if (c->not_before > *newest)
+		*newest = c->not_before;
+	return 0;
+}
+
+/* POST /api/v1/device/renew {"csr": "<PEM>"}: a new certificate for the same id (the key may be new
+ * or the same). The current certificate stays valid until it expires or is revoked, so a device
+ * that loses the answer can ask again later. */
+void rest_device_renew(struct rest_req *req)
+{
+	static const char *const allowed[] = { "csr", NULL };
+	struct ca_cert_info info;
+	struct ca_csr csr;
+	char why[160] = "", *pem = NULL, *bundle = NULL;
+	size_t bundle_len = 0;
+	int64_t now = (int64_t)time(NULL), newest = 0;
+	json_t *body, *v;
+	const char *text;
+	enum herr rc;
+
+	body = rest_body_object(req);
+	if (!body)
+		return;
+	if (rest_refuse_unknown(req, body, allowed) != 0)
+		goto out;
+	v = json_object_get(body, "csr");
+	text = json_string_value(v);
+	if (!text) {
+		rest_reply_error(req, 422, "invalid_field", "csr: a PEM certificate request (string) is required");
+		goto out;
+	}
+	if (ca_csr_check((const uint8_t *)text, json_string_length(v), &csr, why, sizeof(why)) != HERR_OK) {
+		rest_reply_error(req, 422, "invalid_csr", "csr refused: %s", why);
+		goto out;
+	}
+	if (store_device_certs(req->dd->store, req->device, newest_cert, &newest) != HERR_OK) {
+		rest_reply_internal(req);
+		goto out;
+	}
+	if (now - newest < RENEW_MIN_INTERVAL_S) {
+		rest_reply_error(req, 409, "too_soon", "this device got a certificate less than %d s ago",
+				 RENEW_MIN_INTERVAL_S);
+		goto out;
+	}
+	if (store_begin(req->dd->store) != HERR_OK) {
+		rest_reply_internal(req);
+		goto out;
+	}
+	rc = pki_renew_device(req->dd, req->device, csr.spki, csr.spki_len, 0, req->actor, req->addr, &pem,
+			      &info);
+	if (rc == HERR_OK)
+		rc = pki_ca_bundle(req->dd, &bundle, &bundle_len);
+	if (rc != HERR_OK || store_commit(req->dd->store) != HERR_OK) {
+		store_rollback(req->dd->store);
+		rest_reply_internal(req);
+		goto out;
+	}
+	log_info("REST: device %s renewed its certificate (serial %s)", req->device, info.serial_hex);
+	rest_reply_json(req, 201, json_pack("{s:s, s:s, s:s, s:s#, s:I}", "device_id", req->device,
+					    "serial", info.serial_hex, "certificate", pem, "ca_chain", bundle,
+					    (int)bundle_len, "not_after", (json_int_t)info.not_after));
+out:
+	free(pem);
+	free(bundle);
+	json_decref(body);
+}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <mbedtls/bignum.h>
+#include <mbedtls/pk.h>
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
@@ -329,7 +330,7 @@ START_TEST(test_issue_revoke_publish)
 	ck_assert_int_eq(ca_key_generate(&dev_key), HERR_OK);
 	ck_assert_int_eq(ca_key_spki(dev_key, spki, sizeof(spki), &spki_len), HERR_OK);
 	ck_assert_int_eq(store_begin(dd->store), HERR_OK);
-	ck_assert_int_eq(pki_issue_device(dd, "dev-1", "sensor-v1", spki, spki_len, 0, "test", &pem,
+	ck_assert_int_eq(pki_issue_device(dd, "dev-1", "sensor-v1", spki, spki_len, 0, "test", NULL, &pem,
 					  &info), HERR_OK);
 	ck_assert_int_eq(store_commit(dd->store), HERR_OK);
 	ck_assert_ptr_nonnull(pem);
@@ -341,7 +342,7 @@ START_TEST(test_issue_revoke_publish)
 
 	/* The same id twice is refused, and nothing is issued. */
 	ck_assert_int_eq(store_begin(dd->store), HERR_OK);
-	ck_assert_int_eq(pki_issue_device(dd, "dev-1", "sensor-v1", spki, spki_len, 0, "test", &pem2,
+	ck_assert_int_eq(pki_issue_device(dd, "dev-1", "sensor-v1", spki, spki_len, 0, "test", NULL, &pem2,
 					  &info2), HERR_EXISTS);
 	ck_assert_ptr_null(pem2);
 	store_rollback(dd->store);
@@ -378,6 +379,58 @@ START_TEST(test_issue_revoke_publish)
 }
 END_TEST
 
+/* The anchors a device gets at enrollment: computed here independently with mbedTLS from the files
+ * (the endpoint's public key from its certificate, the manifest key's from its private key). */
+START_TEST(test_anchors)
+{
+	struct pki_anchors a;
+	struct datadir *dd = NULL;
+	struct ca_key *mkey = NULL;
+	struct ca_cert *ecert = NULL;
+	mbedtls_pk_context pub;
+	uint8_t spki[256];
+	size_t spki_len = 0;
+	char path[4096], pin[CA_PIN_LEN], keyid[CA_HEX256_LEN];
+	unsigned char der[256];
+	int n;
+
+	init_dir();
+	ck_assert_int_eq(datadir_open(dir, &dd), HERR_OK);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(pki_anchors(dd, &a), HERR_OK);
+
+	in_dir(path, sizeof(path), DATADIR_ENDPOINT_CERT);
+	ck_assert_int_eq(ca_cert_load(path, &ecert), HERR_OK);
+	ck_assert_int_eq(ca_cert_spki(ecert, spki, sizeof(spki), &spki_len), HERR_OK);
+	ca_pin_from_spki(spki, spki_len, pin);
+	ck_assert_str_eq(a.endpoint_pin, pin);
+	ck_assert_int_eq(strncmp(a.endpoint_pin, "sha256/", 7), 0);
+
+	in_dir(path, sizeof(path), DATADIR_MANIFEST_KEY);
+	ck_assert_int_eq(ca_key_load(path, &mkey), HERR_OK);
+	ck_assert_int_eq(ca_key_spki(mkey, spki, sizeof(spki), &spki_len), HERR_OK);
+	ca_sha256_hex(spki, spki_len, keyid);
+	ck_assert_str_eq(a.manifest_keyid, keyid);
+	/* The PEM is that very key: parsed back, it has the same SubjectPublicKeyInfo. */
+	ck_assert_ptr_nonnull(a.manifest_public_pem);
+	ck_assert_int_eq(strncmp(a.manifest_public_pem, "-----BEGIN PUBLIC KEY-----\n", 27), 0);
+	mbedtls_pk_init(&pub);
+	ck_assert_int_eq(mbedtls_pk_parse_public_key(&pub, (const unsigned char *)a.manifest_public_pem,
+						     strlen(a.manifest_public_pem) + 1), 0);
+	n = mbedtls_pk_write_pubkey_der(&pub, der, sizeof(der));
+	ck_assert_int_eq(n, (int)spki_len);
+	ck_assert_int_eq(memcmp(der + sizeof(der) - n, spki, spki_len), 0);
+	mbedtls_pk_free(&pub);
+
+	pki_anchors_clear(&a);
+	ck_assert_ptr_null(a.manifest_public_pem);
+	pki_anchors_clear(&a);
+	ca_key_free(mkey);
+	ca_cert_free(ecert);
+	datadir_close(dd);
+}
+END_TEST
+
 static Suite *datadir_suite(void)
 {
 	Suite *s = suite_create("datadir");
@@ -394,6 +447,7 @@ static Suite *datadir_suite(void)
 	tcase_add_test(tc, test_init_names);
 	tcase_add_test(tc, test_open);
 	tcase_add_test(tc, test_issue_revoke_publish);
+	tcase_add_test(tc, test_anchors);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,53 @@
+# API tokens over their life (expiry, revocation, last use, scopes) and /metrics in Prometheus
+# text format, counting what the endpoint did.
+. "$(dirname "$0")/lib.sh"
+D=$T/data
+O=$T/out
+"$HEARTH" init --data "$D" > "$T/init.out" 2>&1 || { nok "init"; exit 1; }
+FIRST=$(tail -1 "$T/init.out")
+t_out "init prints the first admin token once, alone on its last line" "^hth_[0-9a-f]{16}_[0-9a-f]{64}$" tail -1 "$T/init.out"
+t_out "it is listed as 'admin', scope admin, never used" "^admin +admin +active +- +-$" "$HEARTH" token list --data "$D"
+t_eq "the database holds its hash, not the token" 0 "$(grep -c "${FIRST#hth_*_}" "$D/hearth.db" 2>/dev/null || true)"
+"$HEARTH" model set --data "$D" --model heater --policy schema/policies/smart-heater.json >/dev/null 2>&1 || nok "model set"
+"$HEARTH" device add --data "$D" --id h1 --model heater --genkey --out "$O" >/dev/null 2>&1 || nok "add h1"
+READ=$(new_token viewer read)
+EXP=$(new_token shortlived read)
+t_fails "a second token with the same name is refused" "$HEARTH" token add --data "$D" --name viewer --scope read
+t_fails "an unknown scope is refused" "$HEARTH" token add --data "$D" --name x --scope root
+start_hearth "$D" || { nok "hearth serve starts"; exit 1; }
+
+t_out "the first admin token works" "HTTP 200" api "$FIRST" GET /api/v1/audit
+t_out "a read token reads" "HTTP 200" api "$READ" GET /api/v1/devices
+t_out "but cannot revoke (403)" "HTTP 403" api "$READ" POST /api/v1/devices/h1/revoke
+t_out "nor read the audit log (403)" "HTTP 403" api "$READ" GET /api/v1/audit
+sqlite3 "$D/hearth.db" "UPDATE api_tokens SET expires_at = 1000 WHERE name = 'shortlived'"
+t_out "an expired token is refused (401)" "HTTP 401" api "$EXP" GET /api/v1/devices
+"$HEARTH" token revoke --data "$D" --name viewer >/dev/null
+t_out "a revoked token is refused at once (401)" "HTTP 401" api "$READ" GET /api/v1/devices
+t_out "token list shows it revoked, and when the admin token was last used" \
+	"^admin +admin +active +- +20[0-9]{2}-" "$HEARTH" token list --data "$D"
+t_out "... the revoked one as revoked" "^viewer +read +revoked" "$HEARTH" token list --data "$D"
+t_fails "a token is never in the server log" grep -qF "${FIRST#hth_*_}" "$HLOG"
+
+# /metrics after some MQTT traffic: two telemetry messages (one with a dropped sensitive field), a
+# refused handshake.
+pub() { mosq_pub h1 -i h1 -t hearth/v1/h1/telemetry -q 1 -m "$1"; }
+t "telemetry is published" pub '{"temperature": 21.5, "co2_ppm": 900}'
+t "... twice" pub '{"temperature": 22}'
+t_fails "a handshake without a client certificate is refused" \
+	timeout 10 mosquitto_pub -h 127.0.0.1 -p "$PORT" --cafile "$O/ca.pem" -i h1 -t x -m y
+sleep 0.5 # the loop publishes its counters every 250 ms
+api "$FIRST" GET /metrics > "$T/metrics"
+m() { awk -v k="$1" '$1 == k { print $2 }' "$T/metrics"; }
+t_out "metrics are Prometheus text with HELP and TYPE" "^# TYPE hearth_messages_total counter$" cat "$T/metrics"
+t "messages in counted (>= 2)" test "$(m 'hearth_messages_total{direction="in"}')" -ge 2
+t "full handshakes counted (>= 2)" test "$(m 'hearth_handshakes_total{kind="full"}')" -ge 2
+t "the refused handshake counted" test "$(m 'hearth_refused_total{reason="handshake"}')" -ge 1
+t_eq "telemetry messages minimized" 2 "$(m hearth_telemetry_messages_total)"
+t_eq "the dropped field counted" 1 "$(m hearth_telemetry_fields_dropped_total)"
+t "group commits timed" test "$(m hearth_store_commit_seconds_count)" -ge 1
+t_eq "the histogram's +Inf bucket is the count" "$(m hearth_store_commit_seconds_count)" \
+	"$(m 'hearth_store_commit_seconds_bucket{le="+Inf"}')"
+t_out "metrics need a token" "HTTP 401" api "" GET /metrics
+stop_hearth
+t_fails "no sanitizer report" grep -Eq 'Sanitizer|runtime error:' "$T"/serve.*.log

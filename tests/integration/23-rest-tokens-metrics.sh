@@ -49,5 +49,16 @@ t "group commits timed" test "$(m hearth_store_commit_seconds_count)" -ge 1
 t_eq "the histogram's +Inf bucket is the count" "$(m hearth_store_commit_seconds_count)" \
 	"$(m 'hearth_store_commit_seconds_bucket{le="+Inf"}')"
 t_out "metrics need a token" "HTTP 401" api "" GET /metrics
+
+# The endpoint certificate's renewal reaches the REST API too (new connections get the new one).
+aserial() { timeout 10 openssl s_client -connect 127.0.0.1:"$API_PORT" -CAfile "$D/certs/ca.pem" </dev/null 2>/dev/null |
+	openssl x509 -noout -serial; }
+old=$(aserial)
+t "ca renew-endpoint" "$HEARTH" ca renew-endpoint --data "$D"
+kill -HUP "$HPID"
+t "the REST API reloads it" wait_for 10 grep -q "REST API serves the renewed endpoint certificate" "$HLOG"
+new=$(aserial)
+t "the API presents the new certificate ($old -> $new)" test -n "$new" -a "$new" != "$old"
+t_out "and still answers, verifiably" "HTTP 200" api "$FIRST" GET /api/v1/devices
 stop_hearth
 t_fails "no sanitizer report" grep -Eq 'Sanitizer|runtime error:' "$T"/serve.*.log

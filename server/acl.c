@@ -61,12 +61,17 @@ static int id_char(uint8_t c)
 	       c == '-';
 }
 
-int acl_is_telemetry(const uint8_t *topic, size_t len)
+int acl_is_leaf(const uint8_t *topic, size_t len, const char *leaf)
 {
 	const uint8_t *id;
 	size_t n = acl_topic_device(topic, len, &id), plen = strlen(ACL_PREFIX);
 
-	return n != 0 && is_leaf(topic + plen + n + 1, len - plen - n - 1, "telemetry");
+	return n != 0 && is_leaf(topic + plen + n + 1, len - plen - n - 1, leaf);
+}
+
+int acl_is_telemetry(const uint8_t *topic, size_t len)
+{
+	return acl_is_leaf(topic, len, "telemetry");
 }
 
 int acl_may_subscribe(enum acl_role role, const char *id, const uint8_t *filter, size_t len)

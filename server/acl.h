@@ -23,7 +23,9 @@ int acl_may_subscribe(enum acl_role role, const char *id, const uint8_t *filter,
 
 /* If topic is inside some device's subtree, the id's length and start (into topic); else 0. */
 size_t acl_topic_device(const uint8_t *topic, size_t len, const uint8_t **id);
-/* 1 if topic is hearth/v1/<some id>/telemetry. */
+/* 1 if topic is hearth/v1/<some id>/<leaf> (leaf: "telemetry", "ack", ...). */
+int acl_is_leaf(const uint8_t *topic, size_t len, const char *leaf);
+/* acl_is_leaf(topic, len, "telemetry") */
 int acl_is_telemetry(const uint8_t *topic, size_t len);
 
 #endif

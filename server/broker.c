@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/strmap.h"
+#include "server/ack.h"
 #include "server/acl.h"
 #include "server/ingest.h"
 
@@ -556,6 +557,20 @@ enum herr broker_publish_in(struct broker *b, struct broker_session *s, const st
 		    ingest_telemetry(b->ingest, s->id, p->payload, p->payload_len, (int64_t)time(NULL)) != HERR_OK)
 			return HERR_STORE;
 		return HERR_OK;
+	}
+	if (acl_is_leaf(p->topic.p, p->topic.len, "ack") && b->store) {
+		struct ack a;
+		const char *why;
+
+		if (ack_parse(p->payload, p->payload_len, &a, &why) != HERR_OK) {
+			b->stats.acks_invalid++;
+			log_debug("%s: ack not recorded: %s", s->id, why);
+		} else if (store_manifest_ack(b->store, s->id, a.type, a.version, a.status, (int64_t)time(NULL)) !=
+			   HERR_OK) {
+			return HERR_STORE;
+		} else {
+			b->stats.acks_recorded++;
+		}
 	}
 	m = qmsg_new(p->topic.p, p->topic.len, p->payload, p->payload_len, p->qos > 1 ? 1 : p->qos, 0);
 	if (!m)

@@ -44,6 +44,7 @@ struct broker_sink {
 /* Counters the endpoint exposes (and later /metrics). */
 struct broker_stats {
 	uint64_t messages_in, messages_out, queued_dropped, retained_stored;
+	uint64_t acks_recorded, acks_invalid;   /* manifest acknowledgements on hearth/v1/<id>/ack */
 };
 
 enum herr broker_new(const struct broker_limits *limits, const struct broker_sink *sink,
@@ -68,7 +69,8 @@ void broker_resume(struct broker *b, struct broker_session *s);
 void broker_disconnect(struct broker *b, struct broker_session *s, int graceful);
 
 /* A PUBLISH from the session's device. HERR_INVALID = forbidden topic (close the connection);
- * HERR_STORE = could not be stored durably (close without acknowledging). */
+ * HERR_STORE = could not be stored durably (close without acknowledging). An ack
+ * (hearth/v1/<id>/ack, server/ack.h) is recorded in the store, then routed like any message. */
 enum herr broker_publish_in(struct broker *b, struct broker_session *s, const struct mqtt_publish *p);
 /* SUBSCRIBE: fills codes (one per filter) and queues retained messages afterwards via
  * broker_after_subscribe, which must be called once the SUBACK has been sent. */

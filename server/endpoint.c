@@ -60,6 +60,7 @@ struct endpoint {
 	int64_t maintained_hour;
 	struct rest *rest;
 	int wakefd;              /* eventfd: the REST thread changed something the loop caches */
+	int wake_pending;
 	uint64_t commit_le[METRICS_COMMIT_BUCKETS], commit_count;
 	double commit_sum;
 	pthread_mutex_t snap_lock;
@@ -316,6 +317,90 @@ static int kick_revoked(void *ctx, const char *id, const char *status)
 	return 0;
 }
 
+/* --- manifests: each new one (from any process: the CLI, REST) is published, retained, on
+ * hearth/v1/<id>/manifest/<type> of every active device it addresses, in one transaction with the
+ * delivery cursor: a crash repeats a delivery (retained: harmless), never skips one. */
+#define MANIFESTS_PER_POLL 16
+
+struct manifest_copy {
+	int64_t seq;
+	char target[80], type[16];
+	char *envelope;
+};
+
+struct manifest_batch {
+	struct manifest_copy m[MANIFESTS_PER_POLL];
+	size_t count;
+};
+
+static int copy_manifest(void *ctx, const struct store_manifest *m)
+{
+	struct manifest_batch *b = ctx;
+	struct manifest_copy *c = &b->m[b->count];
+
+	c->seq = m->seq;
+	snprintf(c->target, sizeof(c->target), "%s", m->target);
+	snprintf(c->type, sizeof(c->type), "%s", m->type);
+	c->envelope = strdup(m->envelope);
+	if (!c->envelope)
+		return 1;
+	b->count++;
+	return b->count == MANIFESTS_PER_POLL;
+}
+
+struct delivery {
+	struct endpoint *ep;
+	const struct manifest_copy *m;
+	size_t devices;
+	int failed;
+};
+
+static int deliver_to(void *ctx, const char *id)
+{
+	struct delivery *d = ctx;
+	char topic[160];
+
+	if ((size_t)snprintf(topic, sizeof(topic), ACL_PREFIX "%s/manifest/%s", id, d->m->type) >= sizeof(topic))
+		return 0;
+	if (broker_publish(d->ep->env.broker, topic, (const uint8_t *)d->m->envelope, strlen(d->m->envelope),
+			   1, 1) != HERR_OK) {
+		d->failed = 1;
+		return 1;
+	}
+	d->devices++;
+	return 0;
+}
+
+static void deliver_manifests(struct endpoint *ep)
+{
+	struct manifest_batch batch;
+	struct store *st = ep->dd->store;
+	int64_t after = 0;
+	size_t i;
+
+	batch.count = 0;
+	if (store_manifest_delivered(st, &after) != HERR_OK ||
+	    store_manifest_list_since(st, after, MANIFESTS_PER_POLL, copy_manifest, &batch) != HERR_OK)
+		goto out;
+	for (i = 0; i < batch.count; i++) {
+		struct delivery d = { .ep = ep, .m = &batch.m[i] };
+
+		if (store_begin(st) != HERR_OK)
+			break;
+		if (store_manifest_devices(st, d.m->target, deliver_to, &d) != HERR_OK || d.failed ||
+		    store_manifest_set_delivered(st, d.m->seq) != HERR_OK || store_commit(st) != HERR_OK) {
+			store_rollback(st);
+			log_err("manifest %lld (%s for %s) not delivered; will retry", (long long)d.m->seq, d.m->type,
+				d.m->target);
+			break;
+		}
+		log_info("manifest %s for %s published to %zu device(s)", d.m->type, d.m->target, d.devices);
+	}
+out:
+	for (i = 0; i < batch.count; i++)
+		free(batch.m[i].envelope);
+}
+
 static void poll_revocations(struct endpoint *ep)
 {
 	int64_t now = (int64_t)time(NULL);
@@ -429,7 +514,8 @@ static void on_wake(struct endpoint *ep)
 	while (read(ep->wakefd, &n, sizeof(n)) == (ssize_t)sizeof(n))
 		;
 	ingest_forget(ep->ingest);
-	poll_revocations(ep);
+	/* The store is looked at after this turn's group commit: nothing may join that transaction. */
+	ep->wake_pending = 1;
 }
 
 static void snapshot_metrics(struct endpoint *ep)
@@ -613,6 +699,10 @@ static void loop(struct endpoint *ep)
 		}
 		commit_batch(ep);
 		reap(ep);
+		if (ep->wake_pending) {
+			ep->wake_pending = 0;
+			next_poll = 0;
+		}
 		if (now >= next_tick) {
 			struct conn *c;
 
@@ -624,6 +714,7 @@ static void loop(struct endpoint *ep)
 		}
 		if (now >= next_poll) {
 			poll_revocations(ep);
+			deliver_manifests(ep);
 			reap(ep);
 			next_poll = now + REVOCATION_POLL_MS;
 		}

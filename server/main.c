@@ -23,6 +23,7 @@ static const char usage[] =
 	"  model   set|show|list ...     device models and their minimization policies\n"
 	"  telemetry query|dropped ...   the stored (minimized) telemetry; what was dropped\n"
 	"  ca      show|crl|renew-endpoint ...   inspect the CA, write the CRL, renew the endpoint\n"
+	"  manifest sign|verify ...      sign a manifest body as a DSSE envelope; verify one\n"
 	"  version\n"
 	"\n"
 	"DIR defaults to $HEARTH_DATA, then " CLI_DEFAULT_DATA ". `hearth COMMAND --help` for more.\n";
@@ -34,6 +35,7 @@ static const struct {
 	{ "init", cmd_init }, { "serve", cmd_serve }, { "config", cmd_config },
 	{ "device", cmd_device }, { "client", cmd_client }, { "model", cmd_model }, { "ca", cmd_ca },
 	{ "telemetry", cmd_telemetry }, { "token", cmd_token }, { "api", cmd_api },
+	{ "manifest", cmd_manifest },
 };
 
 int main(int argc, char **argv)

@@ -99,6 +99,7 @@ static const struct route routes[] = {
 	{ "GET", "/api/v1/ca/pins", NEED_READ, rest_ca_pins },
 	{ "GET", "/api/v1/audit", NEED_ADMIN, rest_audit_list },
 	{ "POST", "/api/v1/device/renew", DEVICE, rest_device_renew },
+	{ "GET", "/api/v1/device/manifests/{type}", DEVICE, rest_device_manifest },
 };
 
 void rest_print_routes(FILE *out)

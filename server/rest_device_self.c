@@ -1,5 +1,6 @@
 /* REST routes a device calls about itself, authenticated by its client certificate (mTLS), not by
- * an API token: renewing its certificate. */
+ * an API token: renewing its certificate, and fetching its latest manifest of a type (for devices
+ * that poll instead of keeping an MQTT subscription). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -82,4 +83,36 @@ out:
 	free(pem);
 	free(bundle);
 	json_decref(body);
+}
+
+static int copy_envelope(void *ctx, const struct store_manifest *m)
+{
+	char **out = ctx;
+
+	*out = strdup(m->envelope);
+	return 1;
+}
+
+/* GET /api/v1/device/manifests/{type}: the envelope as it was signed (the device verifies it). */
+void rest_device_manifest(struct rest_req *req)
+{
+	static const char *const types[] = { "pins", "firmware", "keys" };
+	char *envelope = NULL;
+	enum herr rc;
+	size_t i;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]) && strcmp(req->params[0], types[i]) != 0; i++)
+		;
+	if (i == sizeof(types) / sizeof(types[0])) {
+		rest_reply_error(req, 404, "not_found", "manifest types are pins, firmware and keys");
+		return;
+	}
+	rc = store_manifest_latest(req->dd->store, req->device, types[i], copy_envelope, &envelope);
+	if (rc == HERR_NOTFOUND)
+		rest_reply_error(req, 404, "not_found", "no %s manifest for this device yet", types[i]);
+	else if (rc != HERR_OK || !envelope)
+		rest_reply_internal(req);
+	else
+		rest_reply_text(req, 200, "application/json", envelope, strlen(envelope));
+	free(envelope);
 }

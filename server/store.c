@@ -311,3 +311,46 @@ enum herr store_enroll_token_revoke(struct store *st, const char *id, int64_t no
 {
 	return st->be->enroll_token_revoke(st->impl, id, now);
 }
+
+enum herr store_manifest_next_version(struct store *st, const char *type, int64_t *version)
+{
+	return st->be->manifest_next_version(st->impl, type, version);
+}
+
+enum herr store_manifest_insert(struct store *st, struct store_manifest *m)
+{
+	return st->be->manifest_insert(st->impl, m);
+}
+
+enum herr store_manifest_list_since(struct store *st, int64_t after, size_t limit, store_manifest_fn fn,
+				    void *ctx)
+{
+	return st->be->manifest_list_since(st->impl, after, limit, fn, ctx);
+}
+
+enum herr store_manifest_delivered(struct store *st, int64_t *seq)
+{
+	return st->be->manifest_delivered(st->impl, seq);
+}
+
+enum herr store_manifest_set_delivered(struct store *st, int64_t seq)
+{
+	return st->be->manifest_set_delivered(st->impl, seq);
+}
+
+enum herr store_manifest_latest(struct store *st, const char *id, const char *type, store_manifest_fn fn,
+				void *ctx)
+{
+	return st->be->manifest_latest(st->impl, id, type, fn, ctx);
+}
+
+enum herr store_manifest_ack(struct store *st, const char *id, const char *type, int64_t version,
+			     const char *status, int64_t at)
+{
+	return st->be->manifest_ack(st->impl, id, type, version, status, at);
+}
+
+enum herr store_manifest_devices(struct store *st, const char *target, store_id_fn fn, void *ctx)
+{
+	return st->be->manifest_devices(st->impl, target, fn, ctx);
+}

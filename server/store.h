@@ -58,6 +58,7 @@ typedef int (*store_client_fn)(void *ctx, const struct store_client *client);
 typedef int (*store_revoked_fn)(void *ctx, const char *serial, int64_t revoked_at);
 /* status: "revoked" or "decommissioned" */
 typedef int (*store_inactive_fn)(void *ctx, const char *id, const char *status);
+typedef int (*store_id_fn)(void *ctx, const char *id);
 typedef int (*store_retained_fn)(void *ctx, const char *topic, const uint8_t *payload, size_t len,
 				 int qos);
 
@@ -221,6 +222,33 @@ enum herr store_enroll_token_list(struct store *st, const char *after, size_t li
 				  store_enroll_token_fn fn, void *ctx);
 /* HERR_NOTFOUND, or HERR_STATE if already used or revoked. */
 enum herr store_enroll_token_revoke(struct store *st, const char *id, int64_t now);
+
+/* Signed manifests (schema/migrations/0006_manifests.sql). target is "device:<id>" or
+ * "model:<name>"; type "pins", "firmware" or "keys". */
+struct store_manifest {
+	int64_t seq, version, issued_at, expires_at;
+	const char *target, *type, *envelope;
+};
+typedef int (*store_manifest_fn)(void *ctx, const struct store_manifest *m);
+/* The next version of type (one counter per type for the whole installation). */
+enum herr store_manifest_next_version(struct store *st, const char *type, int64_t *version);
+/* Record a manifest (m->seq is ignored and set). HERR_EXISTS if its type and version exist. */
+enum herr store_manifest_insert(struct store *st, struct store_manifest *m);
+/* Manifests with seq > after, in order, at most limit. */
+enum herr store_manifest_list_since(struct store *st, int64_t after, size_t limit, store_manifest_fn fn,
+				    void *ctx);
+/* How far the endpoint published (a seq), and moving it on. */
+enum herr store_manifest_delivered(struct store *st, int64_t *seq);
+enum herr store_manifest_set_delivered(struct store *st, int64_t seq);
+/* The newest manifest of type for device id (addressed to it or to its model), into fn once;
+ * HERR_NOTFOUND if none. */
+enum herr store_manifest_latest(struct store *st, const char *id, const char *type, store_manifest_fn fn,
+				void *ctx);
+/* A device's acknowledgement of a manifest (the last status per device, type and version wins). */
+enum herr store_manifest_ack(struct store *st, const char *id, const char *type, int64_t version,
+			     const char *status, int64_t at);
+/* The active devices addressed by a model target, or the one of a device target (for delivery). */
+enum herr store_manifest_devices(struct store *st, const char *target, store_id_fn fn, void *ctx);
 
 /* Append to the audit log: who did what to which thing, when. detail may be NULL. */
 enum herr store_audit(struct store *st, int64_t at, const char *actor, const char *action,

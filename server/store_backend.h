@@ -49,6 +49,17 @@ struct store_backend {
 				      void *ctx);
 	enum herr (*feed_get)(void *impl, int64_t *published_until);
 	enum herr (*feed_set)(void *impl, int64_t published_until);
+	enum herr (*manifest_next_version)(void *impl, const char *type, int64_t *version);
+	enum herr (*manifest_insert)(void *impl, struct store_manifest *m);
+	enum herr (*manifest_list_since)(void *impl, int64_t after, size_t limit, store_manifest_fn fn,
+					 void *ctx);
+	enum herr (*manifest_delivered)(void *impl, int64_t *seq);
+	enum herr (*manifest_set_delivered)(void *impl, int64_t seq);
+	enum herr (*manifest_latest)(void *impl, const char *id, const char *type, store_manifest_fn fn,
+				     void *ctx);
+	enum herr (*manifest_ack)(void *impl, const char *id, const char *type, int64_t version,
+				  const char *status, int64_t at);
+	enum herr (*manifest_devices)(void *impl, const char *target, store_id_fn fn, void *ctx);
 	enum herr (*telemetry_expire)(void *impl, int64_t now, int64_t *deleted);
 	enum herr (*checkpoint)(void *impl);
 	enum herr (*audit_from)(void *impl, int64_t at, const char *actor, const char *source,

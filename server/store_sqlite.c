@@ -1206,6 +1206,144 @@ static enum herr sq_checkpoint(void *impl)
 	return HERR_OK;
 }
 
+/* --- manifests ---------------------------------------------------------------------------------- */
+
+static enum herr one_int(struct sq *s, sqlite3_stmt *stmt, int64_t *out, const char *what)
+{
+	enum herr rc = HERR_OK;
+	int step = sqlite3_step(stmt);
+
+	if (step == SQLITE_ROW)
+		*out = sqlite3_column_int64(stmt, 0);
+	else
+		rc = sq_fail(__func__, s->db, what);
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_manifest_next_version(void *impl, const char *type, int64_t *version)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+
+	rc = prepare(s, &stmt, "SELECT COALESCE(MAX(version), 0) + 1 FROM manifests WHERE type = ?", "s", type);
+	return rc == HERR_OK ? one_int(s, stmt, version, "manifests") : rc;
+}
+
+static enum herr sq_manifest_insert(void *impl, struct store_manifest *m)
+{
+	struct sq *s = impl;
+	enum herr rc = run(s, NULL, "INSERT INTO manifests (target, type, version, issued_at, expires_at, envelope)"
+			   " VALUES (?, ?, ?, ?, ?, ?)", "ssiiis", m->target, m->type, m->version, m->issued_at,
+			   m->expires_at, m->envelope);
+
+	if (rc == HERR_OK)
+		m->seq = (int64_t)sqlite3_last_insert_rowid(s->db);
+	return rc;
+}
+
+static enum herr emit_manifests(struct sq *s, sqlite3_stmt *stmt, store_manifest_fn fn, void *ctx, int *any)
+{
+	enum herr rc = HERR_OK;
+	int step;
+
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_manifest m = {
+			.seq = sqlite3_column_int64(stmt, 0),
+			.target = (const char *)sqlite3_column_text(stmt, 1),
+			.type = (const char *)sqlite3_column_text(stmt, 2),
+			.version = sqlite3_column_int64(stmt, 3),
+			.issued_at = sqlite3_column_int64(stmt, 4),
+			.expires_at = sqlite3_column_int64(stmt, 5),
+			.envelope = (const char *)sqlite3_column_text(stmt, 6),
+		};
+
+		if (any)
+			*any = 1;
+		if (fn(ctx, &m) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "manifests");
+	done(s, stmt);
+	return rc;
+}
+
+#define MANIFEST_COLUMNS "seq, target, type, version, issued_at, expires_at, envelope"
+
+static enum herr sq_manifest_list_since(void *impl, int64_t after, size_t limit, store_manifest_fn fn,
+					void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+
+	rc = prepare(s, &stmt, "SELECT " MANIFEST_COLUMNS " FROM manifests WHERE seq > ? ORDER BY seq LIMIT ?",
+		     "ii", after, (int64_t)limit);
+	return rc == HERR_OK ? emit_manifests(s, stmt, fn, ctx, NULL) : rc;
+}
+
+static enum herr sq_manifest_delivered(void *impl, int64_t *seq)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+
+	rc = prepare(s, &stmt, "SELECT seq FROM manifest_delivery WHERE id = 1", "");
+	return rc == HERR_OK ? one_int(s, stmt, seq, "manifest_delivery") : rc;
+}
+
+static enum herr sq_manifest_set_delivered(void *impl, int64_t seq)
+{
+	return run(impl, NULL, "UPDATE manifest_delivery SET seq = ? WHERE id = 1", "i", seq);
+}
+
+static enum herr sq_manifest_latest(void *impl, const char *id, const char *type, store_manifest_fn fn,
+				    void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int any = 0;
+
+	rc = prepare(s, &stmt, "SELECT " MANIFEST_COLUMNS " FROM manifests WHERE type = ?2 AND"
+		     " (target = 'device:' || ?1 OR target = 'model:' || (SELECT model FROM devices WHERE id = ?1))"
+		     " ORDER BY version DESC LIMIT 1", "ss", id, type);
+	if (rc == HERR_OK)
+		rc = emit_manifests(s, stmt, fn, ctx, &any);
+	return rc == HERR_OK && !any ? HERR_NOTFOUND : rc;
+}
+
+static enum herr sq_manifest_ack(void *impl, const char *id, const char *type, int64_t version,
+				 const char *status, int64_t at)
+{
+	return run(impl, NULL, "INSERT INTO manifest_acks (device_id, type, version, status, at)"
+		   " VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, type, version)"
+		   " DO UPDATE SET status = excluded.status, at = excluded.at", "ssisi", id, type, version, status, at);
+}
+
+static enum herr sq_manifest_devices(void *impl, const char *target, store_id_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT id FROM devices WHERE status = 'active' AND"
+		     " ('device:' || id = ?1 OR 'model:' || model = ?1) ORDER BY id", "s", target);
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (fn(ctx, (const char *)sqlite3_column_text(stmt, 0)) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "devices");
+	done(s, stmt);
+	return rc;
+}
+
 static const struct store_backend sqlite_backend = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -1245,6 +1383,14 @@ static const struct store_backend sqlite_backend = {
 	.telemetry_closed = sq_telemetry_closed,
 	.feed_get = sq_feed_get,
 	.feed_set = sq_feed_set,
+	.manifest_next_version = sq_manifest_next_version,
+	.manifest_insert = sq_manifest_insert,
+	.manifest_list_since = sq_manifest_list_since,
+	.manifest_delivered = sq_manifest_delivered,
+	.manifest_set_delivered = sq_manifest_set_delivered,
+	.manifest_latest = sq_manifest_latest,
+	.manifest_ack = sq_manifest_ack,
+	.manifest_devices = sq_manifest_devices,
 	.telemetry_expire = sq_telemetry_expire,
 	.checkpoint = sq_checkpoint,
 	.audit_from = sq_audit_from,

@@ -1,0 +1,28 @@
+/* ack: a device's answer to a manifest, published on hearth/v1/<id>/ack:
+ *   {"type": "pins", "version": 7, "status": "applied"}
+ * Parsed strictly (bounded; exactly these keys, no duplicates) and recorded per device, type and
+ * version by the broker, inside the endpoint's group commit. A malformed ack is counted, not an
+ * error: the device still gets its PUBACK (a resend would be just as malformed). */
+#ifndef HEARTH_ACK_H
+#define HEARTH_ACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/herr.h"
+
+#define ACK_MAX_BYTES 1024
+
+struct ack {
+	char type[16];      /* "pins", "firmware", "keys" */
+	int64_t version;    /* >= 1 */
+	char status[24];    /* one of ack_statuses */
+};
+
+/* NULL-terminated: what a device may say of a manifest. */
+extern const char *const ack_statuses[];
+
+/* HERR_INVALID with *why (static text) for anything but a well-formed ack. */
+enum herr ack_parse(const uint8_t *payload, size_t len, struct ack *out, const char **why);
+
+#endif

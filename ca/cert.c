@@ -526,9 +526,9 @@ enum herr ca_cert_names(const struct ca_cert *cert, char names[][CA_NAME_LEN], s
 	return *count ? HERR_OK : HERR_NOTFOUND;
 }
 
-enum herr ca_cert_renew_endpoint(const struct ca_cert *old, struct ca_key *issuer_key,
-				 const struct ca_cert *issuer_cert, unsigned days, char **pem,
-				 struct ca_cert_info *info)
+enum herr ca_cert_renew_endpoint(const struct ca_cert *old, const uint8_t *new_spki, size_t new_spki_len,
+				 struct ca_key *issuer_key, const struct ca_cert *issuer_cert, unsigned days,
+				 char **pem, struct ca_cert_info *info)
 {
 	char names[CA_MAX_SANS][CA_NAME_LEN], cn[CA_NAME_LEN] = "";
 	const char *sans[CA_MAX_SANS];
@@ -551,10 +551,17 @@ enum herr ca_cert_renew_endpoint(const struct ca_cert *old, struct ca_key *issue
 	}
 	for (i = 0; i < count; i++)
 		sans[i] = names[i];
-	rc = ca_cert_spki(old, spki, sizeof(spki), &spki_len);
-	if (rc != HERR_OK)
-		return rc;
-	/* Same key (it changes only in a pin rotation), same names, new serial and validity. */
+	if (new_spki) {
+		if (new_spki_len > sizeof(spki))
+			return HERR_TOOBIG;
+		memcpy(spki, new_spki, new_spki_len);
+		spki_len = new_spki_len;
+	} else {
+		rc = ca_cert_spki(old, spki, sizeof(spki), &spki_len);
+		if (rc != HERR_OK)
+			return rc;
+	}
+	/* Same key unless a pin rotation moves it, same names, new serial and validity. */
 	struct ca_cert_request req = {
 		.kind = CA_CERT_ENDPOINT, .common_name = cn[0] ? cn : sans[0], .sans = sans,
 		.san_count = count, .days = days, .subject_spki = spki, .subject_spki_len = spki_len,

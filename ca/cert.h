@@ -63,11 +63,12 @@ int ca_cert_matches_key(const struct ca_cert *cert, const struct ca_key *key);
 #define CA_NAME_LEN 256
 enum herr ca_cert_names(const struct ca_cert *cert, char names[][CA_NAME_LEN], size_t max, size_t *count);
 
-/* A fresh endpoint certificate like old: same subject CN, names and public key; new serial,
- * validity of days from now. */
-enum herr ca_cert_renew_endpoint(const struct ca_cert *old, struct ca_key *issuer_key,
-				 const struct ca_cert *issuer_cert, unsigned days, char **pem,
-				 struct ca_cert_info *info);
+/* A fresh endpoint certificate like old: same subject CN and names; new serial, validity of days
+ * from now; the same public key, or the one in spki (a DER SubjectPublicKeyInfo) when a pin
+ * rotation moves the endpoint to its next key. */
+enum herr ca_cert_renew_endpoint(const struct ca_cert *old, const uint8_t *spki, size_t spki_len,
+				 struct ca_key *issuer_key, const struct ca_cert *issuer_cert, unsigned days,
+				 char **pem, struct ca_cert_info *info);
 
 /* A DER serial's bytes as upper-case hex without leading zero bytes (how openssl prints it). */
 void ca_serial_hex(const uint8_t *serial, size_t len, char hex[CA_SERIAL_HEX_LEN]);

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -17,6 +16,7 @@
 #include "ota/dsse.h"
 #include "server/cli.h"
 #include "server/datadir.h"
+#include "server/manifest.h"
 
 static const char usage[] =
 	"hearth manifest issue  --data DIR (--device ID | --model NAME) --type pins|firmware|keys\n"
@@ -262,59 +262,16 @@ out:
 	return ret;
 }
 
-/* The body of a manifest to issue: the type's own fields (from FILE, if given) and the fields every
- * manifest has, set here. NULL after saying why. */
-static json_t *issue_body(const struct manifest_args *a, const char *target_name, int64_t version, int64_t now)
+static int issue_cmd(int argc, char **argv)
 {
-	static const char *const reserved[] = { "type", "device", "version", "issued", "expires", NULL };
-	json_t *body = NULL;
-	json_error_t err;
-	size_t i;
-
-	if (a->fields) {
-		body = json_load_file(a->fields, JSON_REJECT_DUPLICATES, &err);
-		if (!json_is_object(body)) {
-			fprintf(stderr, "hearth manifest issue: %s: not a JSON object (%s)\n", a->fields, err.text);
-			json_decref(body);
-			return NULL;
-		}
-		for (i = 0; reserved[i]; i++) {
-			if (json_object_get(body, reserved[i])) {
-				fprintf(stderr, "hearth manifest issue: %s: \"%s\" is set by hearth, not by the file\n",
-					a->fields, reserved[i]);
-				json_decref(body);
-				return NULL;
-			}
-		}
-	} else {
-		body = json_object();
-	}
-	if (!body || json_object_set_new(body, "type", json_string(a->type)) != 0 ||
-	    json_object_set_new(body, "device", json_string(target_name)) != 0 ||
-	    json_object_set_new(body, "version", json_integer(version)) != 0 ||
-	    json_object_set_new(body, "issued", json_integer(now)) != 0 ||
-	    json_object_set_new(body, "expires", json_integer(now + (int64_t)a->days * 86400)) != 0) {
-		json_decref(body);
-		return NULL;
-	}
-	return body;
-}
-
-static int manifest_issue(int argc, char **argv)
-{
-	struct store_manifest m;
+	struct manifest_issued done;
 	struct store_device dev;
-	struct dsse_signer signer;
 	struct manifest_args a;
 	struct datadir *dd = NULL;
-	struct ca_key *key = NULL;
-	struct dsse_key pub;
-	json_t *body = NULL;
-	char target[80], actor[96], detail[96], *text = NULL, *env = NULL;
-	size_t env_len = 0;
-	int64_t now = (int64_t)time(NULL), version = 0;
-	int r, ret = CLI_FAIL, in_tx = 0;
-	enum herr rc;
+	json_t *fields = NULL;
+	json_error_t err;
+	char target[80], actor[96], *policy = NULL;
+	int r, ret = CLI_FAIL;
 
 	r = parse_args("manifest issue", argc, argv, &a);
 	if (r != 0)
@@ -327,54 +284,32 @@ static int manifest_issue(int argc, char **argv)
 		return cli_usage("manifest issue", usage, "the id or model must match [A-Za-z0-9_-]{1,64}");
 	snprintf(target, sizeof(target), "%s:%s", a.device ? "device" : "model", a.device ? a.device : a.model);
 	cli_actor(actor, sizeof(actor));
-	if (manifest_key(a.data, &key, &pub) != CLI_OK || datadir_open(a.data, &dd) != HERR_OK)
+	if (a.fields) {
+		fields = json_load_file(a.fields, JSON_REJECT_DUPLICATES, &err);
+		if (!json_is_object(fields)) {
+			fprintf(stderr, "hearth manifest issue: %s: not a JSON object (%s)\n", a.fields, err.text);
+			goto out;
+		}
+	}
+	if (datadir_open(a.data, &dd) != HERR_OK)
 		goto out;
 	if (a.device) {
-		rc = store_device_get(dd->store, a.device, &dev);
-		if (rc != HERR_OK || strcmp(dev.status, "active") != 0) {
+		if (store_device_get(dd->store, a.device, &dev) != HERR_OK || strcmp(dev.status, "active") != 0) {
 			fprintf(stderr, "hearth manifest issue: no active device '%s'\n", a.device);
 			goto out;
 		}
-	} else if (store_model_get_policy(dd->store, a.model, &text) == HERR_NOTFOUND) {
+	} else if (store_model_get_policy(dd->store, a.model, &policy) == HERR_NOTFOUND) {
 		fprintf(stderr, "hearth manifest issue: no model '%s'\n", a.model);
 		goto out;
 	}
-	free(text);
-	text = NULL;
-	/* The version is taken inside the transaction that records it: never two alike. */
-	if (store_begin(dd->store) != HERR_OK)
+	if (manifest_issue(dd, target, a.type, fields, a.days, actor, 0, &done) != HERR_OK)
 		goto out;
-	in_tx = 1;
-	if (store_manifest_next_version(dd->store, a.type, &version) != HERR_OK)
-		goto out;
-	body = issue_body(&a, a.device ? a.device : a.model, version, now);
-	text = body ? json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	if (!text)
-		goto out;
-	memset(&signer, 0, sizeof(signer));
-	dsse_keyid(pub.spki, pub.spki_len, signer.keyid);
-	signer.sign = sign_with_key;
-	signer.ctx = key;
-	if (dsse_sign((const uint8_t *)text, strlen(text), &signer, 1, &env, &env_len) != HERR_OK)
-		goto out;
-	m = (struct store_manifest){ .target = target, .type = a.type, .version = version, .issued_at = now,
-				     .expires_at = now + (int64_t)a.days * 86400, .envelope = env };
-	snprintf(detail, sizeof(detail), "%s version %lld", a.type, (long long)version);
-	if (store_manifest_insert(dd->store, &m) != HERR_OK ||
-	    store_audit(dd->store, now, actor, "manifest.issue", target, detail) != HERR_OK ||
-	    store_commit(dd->store) != HERR_OK)
-		goto out;
-	in_tx = 0;
 	printf("manifest %s version %lld for %s issued (keyid %s); a running server delivers it within a "
-	       "second\n", a.type, (long long)version, target, signer.keyid);
+	       "second\n", a.type, (long long)done.version, target, done.keyid);
 	ret = CLI_OK;
 out:
-	if (in_tx)
-		store_rollback(dd->store);
-	free(env);
-	free(text);
-	json_decref(body);
-	ca_key_free(key);
+	free(policy);
+	json_decref(fields);
 	datadir_close(dd);
 	return ret;
 }
@@ -382,7 +317,7 @@ out:
 int cmd_manifest(int argc, char **argv)
 {
 	static const struct cli_subcommand subs[] = {
-		{ "issue", manifest_issue },
+		{ "issue", issue_cmd },
 		{ "sign", manifest_sign },
 		{ "verify", manifest_verify },
 	};

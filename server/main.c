@@ -23,7 +23,8 @@ static const char usage[] =
 	"  model   set|show|list ...     device models and their minimization policies\n"
 	"  telemetry query|dropped ...   the stored (minimized) telemetry; what was dropped\n"
 	"  ca      show|crl|renew-endpoint ...   inspect the CA, write the CRL, renew the endpoint\n"
-	"  manifest sign|verify ...      sign a manifest body as a DSSE envelope; verify one\n"
+	"  manifest issue|sign|verify ...   signed manifests (DSSE): issue for delivery, sign, verify\n"
+	"  pins    show|rotate|status|switch ...   the endpoint's pin set and its gated rotation\n"
 	"  version\n"
 	"\n"
 	"DIR defaults to $HEARTH_DATA, then " CLI_DEFAULT_DATA ". `hearth COMMAND --help` for more.\n";
@@ -35,7 +36,7 @@ static const struct {
 	{ "init", cmd_init }, { "serve", cmd_serve }, { "config", cmd_config },
 	{ "device", cmd_device }, { "client", cmd_client }, { "model", cmd_model }, { "ca", cmd_ca },
 	{ "telemetry", cmd_telemetry }, { "token", cmd_token }, { "api", cmd_api },
-	{ "manifest", cmd_manifest },
+	{ "manifest", cmd_manifest }, { "pins", cmd_pins },
 };
 
 int main(int argc, char **argv)

@@ -249,20 +249,31 @@ int pki_endpoint_due(const struct datadir *dd, int64_t now)
 	return now >= info.not_before + (info.not_after - info.not_before) * 2 / 3;
 }
 
-enum herr pki_renew_endpoint(struct datadir *dd, const char *actor, struct ca_cert_info *info)
+/* A new endpoint certificate with the old one's names: for its key (rekey = 0) or for the key now in
+ * DIR/keys/endpoint.key (rekey = 1, a pin rotation's switch). */
+static enum herr reissue_endpoint(struct datadir *dd, const char *actor, int rekey, struct ca_cert_info *info)
 {
 	char path[PATH_MAX], *pem = NULL, *chain = NULL;
 	struct ca_cert *old = NULL;
+	struct ca_key *key = NULL;
 	struct store_cert row;
 	struct issuer is = { 0 };
-	size_t lp, li;
+	uint8_t spki[CA_SPKI_MAX];
+	size_t lp, li, spki_len = 0;
 	enum herr rc;
 
 	rc = load_endpoint(dd, &old);
 	if (rc == HERR_OK)
 		rc = issuer_load(dd, &is);
+	if (rc == HERR_OK && rekey) {
+		if ((rc = datadir_file(dd, DATADIR_ENDPOINT_KEY, path, sizeof(path))) == HERR_OK &&
+		    (rc = ca_key_load(path, &key)) == HERR_OK)
+			rc = ca_key_spki(key, spki, sizeof(spki), &spki_len);
+		ca_key_free(key);
+	}
 	if (rc == HERR_OK)
-		rc = ca_cert_renew_endpoint(old, is.key, is.cert, DATADIR_ENDPOINT_DAYS, &pem, info);
+		rc = ca_cert_renew_endpoint(old, rekey ? spki : NULL, spki_len, is.key, is.cert,
+					    DATADIR_ENDPOINT_DAYS, &pem, info);
 	if (rc != HERR_OK)
 		goto out;
 	/* The file holds the leaf and the issuing CA, as at init. */
@@ -284,8 +295,8 @@ enum herr pki_renew_endpoint(struct datadir *dd, const char *actor, struct ca_ce
 	if (rc != HERR_OK)
 		goto out;
 	if ((rc = store_cert_insert(dd->store, &row)) != HERR_OK ||
-	    (rc = store_audit(dd->store, (int64_t)time(NULL), actor, "endpoint.renew", info->serial_hex,
-			      info->subject)) != HERR_OK ||
+	    (rc = store_audit(dd->store, (int64_t)time(NULL), actor, rekey ? "endpoint.rekey" : "endpoint.renew",
+			      info->serial_hex, info->subject)) != HERR_OK ||
 	    (rc = datadir_file(dd, DATADIR_ENDPOINT_CERT, path, sizeof(path))) != HERR_OK ||
 	    (rc = fs_write_file(path, chain, lp + li, 0644, 0)) != HERR_OK) {
 		store_rollback(dd->store);
@@ -300,6 +311,16 @@ out:
 	ca_cert_free(old);
 	issuer_clear(&is);
 	return rc;
+}
+
+enum herr pki_renew_endpoint(struct datadir *dd, const char *actor, struct ca_cert_info *info)
+{
+	return reissue_endpoint(dd, actor, 0, info);
+}
+
+enum herr pki_rekey_endpoint(struct datadir *dd, const char *actor, struct ca_cert_info *info)
+{
+	return reissue_endpoint(dd, actor, 1, info);
 }
 
 enum herr pki_anchors(const struct datadir *dd, struct pki_anchors *out)

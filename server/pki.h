@@ -41,6 +41,8 @@ enum herr pki_publish_crl(struct datadir *dd, char **pem);
 /* Renew the endpoint certificate (same key and names, DATADIR_ENDPOINT_DAYS from now): write
  * DIR/certs/endpoint.crt, record it and audit it, in its own transaction. */
 enum herr pki_renew_endpoint(struct datadir *dd, const char *actor, struct ca_cert_info *info);
+/* The same for the key now in DIR/keys/endpoint.key (a pin rotation's switch put it there). */
+enum herr pki_rekey_endpoint(struct datadir *dd, const char *actor, struct ca_cert_info *info);
 /* 1 if the endpoint certificate has used 2/3 of its life at now (or cannot be read). */
 int pki_endpoint_due(const struct datadir *dd, int64_t now);
 

@@ -98,6 +98,9 @@ static const struct route routes[] = {
 	{ "GET", "/api/v1/ca/crl", PUBLIC, rest_ca_crl },
 	{ "GET", "/api/v1/ca/pins", NEED_READ, rest_ca_pins },
 	{ "GET", "/api/v1/audit", NEED_ADMIN, rest_audit_list },
+	{ "GET", "/api/v1/pins", NEED_READ, rest_pins_status },
+	{ "POST", "/api/v1/pins/rotate", NEED_ADMIN, rest_pins_rotate },
+	{ "POST", "/api/v1/pins/switch", NEED_ADMIN, rest_pins_switch },
 	{ "POST", "/api/v1/device/renew", DEVICE, rest_device_renew },
 	{ "GET", "/api/v1/device/manifests/{type}", DEVICE, rest_device_manifest },
 };

@@ -95,6 +95,9 @@ void rest_ca_crl(struct rest_req *req);
 void rest_ca_pins(struct rest_req *req);
 void rest_audit_list(struct rest_req *req);
 void rest_device_renew(struct rest_req *req);
+void rest_pins_status(struct rest_req *req);
+void rest_pins_rotate(struct rest_req *req);
+void rest_pins_switch(struct rest_req *req);
 void rest_device_manifest(struct rest_req *req);
 
 #endif

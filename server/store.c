@@ -354,3 +354,15 @@ enum herr store_manifest_devices(struct store *st, const char *target, store_id_
 {
 	return st->be->manifest_devices(st->impl, target, fn, ctx);
 }
+
+enum herr store_manifest_latest_target(struct store *st, const char *target, const char *type,
+				       store_manifest_fn fn, void *ctx)
+{
+	return st->be->manifest_latest_target(st->impl, target, type, fn, ctx);
+}
+
+enum herr store_manifest_readiness(struct store *st, const char *type, int64_t version, int64_t seen_since,
+				   store_ready_fn fn, void *ctx)
+{
+	return st->be->manifest_readiness(st->impl, type, version, seen_since, fn, ctx);
+}

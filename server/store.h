@@ -223,8 +223,8 @@ enum herr store_enroll_token_list(struct store *st, const char *after, size_t li
 /* HERR_NOTFOUND, or HERR_STATE if already used or revoked. */
 enum herr store_enroll_token_revoke(struct store *st, const char *id, int64_t now);
 
-/* Signed manifests (schema/migrations/0006_manifests.sql). target is "device:<id>" or
- * "model:<name>"; type "pins", "firmware" or "keys". */
+/* Signed manifests (schema/migrations/0006_manifests.sql). target is "device:<id>",
+ * "model:<name>" or "all"; type "pins", "firmware" or "keys". */
 struct store_manifest {
 	int64_t seq, version, issued_at, expires_at;
 	const char *target, *type, *envelope;
@@ -244,6 +244,15 @@ enum herr store_manifest_set_delivered(struct store *st, int64_t seq);
  * HERR_NOTFOUND if none. */
 enum herr store_manifest_latest(struct store *st, const char *id, const char *type, store_manifest_fn fn,
 				void *ctx);
+/* The newest manifest of type addressed exactly to target ("all", ...), into fn once; HERR_NOTFOUND
+ * if none. */
+enum herr store_manifest_latest_target(struct store *st, const char *target, const char *type,
+				       store_manifest_fn fn, void *ctx);
+/* Active devices last seen at or after seen_since, each with whether it acknowledged ("applied") a
+ * manifest of type with a version >= version. */
+typedef int (*store_ready_fn)(void *ctx, const char *id, int acked);
+enum herr store_manifest_readiness(struct store *st, const char *type, int64_t version, int64_t seen_since,
+				   store_ready_fn fn, void *ctx);
 /* A device's acknowledgement of a manifest (the last status per device, type and version wins). */
 enum herr store_manifest_ack(struct store *st, const char *id, const char *type, int64_t version,
 			     const char *status, int64_t at);

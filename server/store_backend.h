@@ -57,6 +57,10 @@ struct store_backend {
 	enum herr (*manifest_set_delivered)(void *impl, int64_t seq);
 	enum herr (*manifest_latest)(void *impl, const char *id, const char *type, store_manifest_fn fn,
 				     void *ctx);
+	enum herr (*manifest_latest_target)(void *impl, const char *target, const char *type,
+					    store_manifest_fn fn, void *ctx);
+	enum herr (*manifest_readiness)(void *impl, const char *type, int64_t version, int64_t seen_since,
+					store_ready_fn fn, void *ctx);
 	enum herr (*manifest_ack)(void *impl, const char *id, const char *type, int64_t version,
 				  const char *status, int64_t at);
 	enum herr (*manifest_devices)(void *impl, const char *target, store_id_fn fn, void *ctx);

@@ -1308,11 +1308,52 @@ static enum herr sq_manifest_latest(void *impl, const char *id, const char *type
 	int any = 0;
 
 	rc = prepare(s, &stmt, "SELECT " MANIFEST_COLUMNS " FROM manifests WHERE type = ?2 AND"
-		     " (target = 'device:' || ?1 OR target = 'model:' || (SELECT model FROM devices WHERE id = ?1))"
+		     " (target = 'all' OR target = 'device:' || ?1"
+		     "  OR target = 'model:' || (SELECT model FROM devices WHERE id = ?1))"
 		     " ORDER BY version DESC LIMIT 1", "ss", id, type);
 	if (rc == HERR_OK)
 		rc = emit_manifests(s, stmt, fn, ctx, &any);
 	return rc == HERR_OK && !any ? HERR_NOTFOUND : rc;
+}
+
+static enum herr sq_manifest_latest_target(void *impl, const char *target, const char *type,
+					   store_manifest_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int any = 0;
+
+	rc = prepare(s, &stmt, "SELECT " MANIFEST_COLUMNS " FROM manifests WHERE target = ? AND type = ?"
+		     " ORDER BY version DESC LIMIT 1", "ss", target, type);
+	if (rc == HERR_OK)
+		rc = emit_manifests(s, stmt, fn, ctx, &any);
+	return rc == HERR_OK && !any ? HERR_NOTFOUND : rc;
+}
+
+static enum herr sq_manifest_readiness(void *impl, const char *type, int64_t version, int64_t seen_since,
+				       store_ready_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT d.id, EXISTS (SELECT 1 FROM manifest_acks a WHERE a.device_id = d.id"
+		     "  AND a.type = ?1 AND a.version >= ?2 AND a.status = 'applied')"
+		     " FROM devices d JOIN last_seen l ON l.device_id = d.id"
+		     " WHERE d.status = 'active' AND l.bucket_start >= ?3 ORDER BY d.id", "sii", type, version,
+		     seen_since);
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (fn(ctx, (const char *)sqlite3_column_text(stmt, 0), sqlite3_column_int(stmt, 1)) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "devices");
+	done(s, stmt);
+	return rc;
 }
 
 static enum herr sq_manifest_ack(void *impl, const char *id, const char *type, int64_t version,
@@ -1331,7 +1372,7 @@ static enum herr sq_manifest_devices(void *impl, const char *target, store_id_fn
 	int step;
 
 	rc = prepare(s, &stmt, "SELECT id FROM devices WHERE status = 'active' AND"
-		     " ('device:' || id = ?1 OR 'model:' || model = ?1) ORDER BY id", "s", target);
+		     " (?1 = 'all' OR 'device:' || id = ?1 OR 'model:' || model = ?1) ORDER BY id", "s", target);
 	if (rc != HERR_OK)
 		return rc;
 	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -1389,6 +1430,8 @@ static const struct store_backend sqlite_backend = {
 	.manifest_delivered = sq_manifest_delivered,
 	.manifest_set_delivered = sq_manifest_set_delivered,
 	.manifest_latest = sq_manifest_latest,
+	.manifest_latest_target = sq_manifest_latest_target,
+	.manifest_readiness = sq_manifest_readiness,
 	.manifest_ack = sq_manifest_ack,
 	.manifest_devices = sq_manifest_devices,
 	.telemetry_expire = sq_telemetry_expire,

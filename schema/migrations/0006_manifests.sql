@@ -1,12 +1,12 @@
 -- Signed manifests (DSSE envelopes, ota/dsse.h) and what devices said about them.
--- A manifest is addressed to one device ('device:<id>') or to every device of a model
--- ('model:<name>'); the endpoint publishes each new one, retained, on
+-- A manifest is addressed to one device ('device:<id>'), every device of a model
+-- ('model:<name>') or every device ('all'); the endpoint publishes each new one, retained, on
 -- hearth/v1/<id>/manifest/<type> of every device it addresses. Versions come from one counter per
 -- type for the whole installation, so they grow per type and device whatever the addressing, and
 -- are never reused.
 CREATE TABLE manifests (
 	seq         INTEGER PRIMARY KEY,     -- the order of issue; the endpoint's cursor
-	target      TEXT NOT NULL,           -- 'device:<id>' or 'model:<name>'
+	target      TEXT NOT NULL,           -- 'device:<id>', 'model:<name>' or 'all'
 	type        TEXT NOT NULL CHECK (type IN ('pins', 'firmware', 'keys')),
 	version     INTEGER NOT NULL,
 	issued_at   INTEGER NOT NULL,

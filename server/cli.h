@@ -71,5 +71,6 @@ int cmd_telemetry(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
 int cmd_pins(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 
 #endif

@@ -1,5 +1,5 @@
 /* hearth pins show|rotate|status|switch: the endpoint's pin set and its readiness-gated rotation
- * (server/pins.h). */
+ * (server/pins.h); hearth keys show|rotate: the manifest-signing key (server/keys.h). */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +8,8 @@
 
 #include "server/cli.h"
 #include "server/datadir.h"
+#include "server/keys.h"
+#include "server/pki.h"
 #include "server/pins.h"
 
 static const char usage[] =
@@ -210,4 +212,63 @@ int cmd_pins(int argc, char **argv)
 	};
 
 	return cli_dispatch("pins", usage, subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
+}
+
+static const char keys_usage[] =
+	"hearth keys show   --data DIR\n"
+	"  the keyid of the manifest-signing key\n"
+	"hearth keys rotate --data DIR\n"
+	"  make a new signing key and announce it in a keys manifest signed by the old key and the new\n"
+	"  one; devices walk keys manifests version by version. The old key is kept as\n"
+	"  DIR/keys/manifest-retired-<keyid>.key: move it offline once every device moved on.\n";
+
+static int keys_show(int argc, char **argv)
+{
+	struct pins_args a;
+	struct datadir *dd;
+	struct pki_anchors anchors;
+	int r = open_dir("keys show", argc, argv, &a, &dd);
+
+	if (r != CLI_OK)
+		return r < 0 ? CLI_OK : r;
+	memset(&anchors, 0, sizeof(anchors));
+	r = CLI_FAIL;
+	if (pki_anchors(dd, &anchors) == HERR_OK) {
+		printf("manifest signing key: keyid %s\n%s", anchors.manifest_keyid, anchors.manifest_public_pem);
+		r = CLI_OK;
+	}
+	pki_anchors_clear(&anchors);
+	datadir_close(dd);
+	return r;
+}
+
+static int keys_rotate_cmd(int argc, char **argv)
+{
+	struct keys_rotated done;
+	struct pins_args a;
+	struct datadir *dd;
+	char actor[96];
+	int r = open_dir("keys rotate", argc, argv, &a, &dd);
+
+	if (r != CLI_OK)
+		return r < 0 ? CLI_OK : r;
+	cli_actor(actor, sizeof(actor));
+	r = CLI_FAIL;
+	if (keys_rotate(dd, actor, &done) == HERR_OK) {
+		printf("keys manifest version %lld announced, signed by %s (old) and %s (new); the new key signs "
+		       "from now on\n", (long long)done.version, done.old_keyid, done.new_keyid);
+		r = CLI_OK;
+	}
+	datadir_close(dd);
+	return r;
+}
+
+int cmd_keys(int argc, char **argv)
+{
+	static const struct cli_subcommand subs[] = {
+		{ "show", keys_show },
+		{ "rotate", keys_rotate_cmd },
+	};
+
+	return cli_dispatch("keys", keys_usage, subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

@@ -25,6 +25,7 @@ static const char usage[] =
 	"  ca      show|crl|renew-endpoint ...   inspect the CA, write the CRL, renew the endpoint\n"
 	"  manifest issue|sign|verify ...   signed manifests (DSSE): issue for delivery, sign, verify\n"
 	"  pins    show|rotate|status|switch ...   the endpoint's pin set and its gated rotation\n"
+	"  keys    show|rotate ...       the manifest-signing key and its rotation\n"
 	"  version\n"
 	"\n"
 	"DIR defaults to $HEARTH_DATA, then " CLI_DEFAULT_DATA ". `hearth COMMAND --help` for more.\n";
@@ -37,6 +38,7 @@ static const struct {
 	{ "device", cmd_device }, { "client", cmd_client }, { "model", cmd_model }, { "ca", cmd_ca },
 	{ "telemetry", cmd_telemetry }, { "token", cmd_token }, { "api", cmd_api },
 	{ "manifest", cmd_manifest }, { "pins", cmd_pins },
+	{ "keys", cmd_keys },
 };
 
 int main(int argc, char **argv)

@@ -50,12 +50,33 @@ static json_t *make_body(const json_t *fields, const char *target, const char *t
 enum herr manifest_issue(struct datadir *dd, const char *target, const char *type, const json_t *fields,
 			 unsigned days, const char *actor, int in_tx, struct manifest_issued *out)
 {
-	struct dsse_signer signer;
+	return manifest_issue_cosigned(dd, target, type, fields, days, actor, in_tx, NULL, out);
+}
+
+static enum herr signer_of(struct ca_key *key, struct dsse_signer *signer)
+{
+	uint8_t spki[DSSE_SPKI_MAX];
+	size_t spki_len = 0;
+	enum herr rc = ca_key_spki(key, spki, sizeof(spki), &spki_len);
+
+	memset(signer, 0, sizeof(*signer));
+	if (rc != HERR_OK)
+		return rc;
+	dsse_keyid(spki, spki_len, signer->keyid);
+	signer->sign = sign_with_key;
+	signer->ctx = key;
+	return HERR_OK;
+}
+
+enum herr manifest_issue_cosigned(struct datadir *dd, const char *target, const char *type,
+				  const json_t *fields, unsigned days, const char *actor, int in_tx,
+				  struct ca_key *extra, struct manifest_issued *out)
+{
+	struct dsse_signer signers[2];
 	struct store_manifest m;
 	struct ca_key *key = NULL;
-	uint8_t spki[DSSE_SPKI_MAX];
 	char path[PATH_MAX], detail[96], *text = NULL, *env = NULL;
-	size_t spki_len = 0, env_len = 0;
+	size_t env_len = 0;
 	int64_t now = (int64_t)time(NULL);
 	json_t *body = NULL;
 	int began = 0;
@@ -67,8 +88,8 @@ enum herr manifest_issue(struct datadir *dd, const char *target, const char *typ
 	if (days == 0)
 		days = MANIFEST_DAYS_DEFAULT;
 	if ((rc = datadir_file(dd, DATADIR_MANIFEST_KEY, path, sizeof(path))) != HERR_OK ||
-	    (rc = ca_key_load(path, &key)) != HERR_OK ||
-	    (rc = ca_key_spki(key, spki, sizeof(spki), &spki_len)) != HERR_OK)
+	    (rc = ca_key_load(path, &key)) != HERR_OK || (rc = signer_of(key, &signers[0])) != HERR_OK ||
+	    (extra && (rc = signer_of(extra, &signers[1])) != HERR_OK))
 		goto out;
 	if (!in_tx) {
 		if ((rc = store_begin(dd->store)) != HERR_OK)
@@ -83,11 +104,7 @@ enum herr manifest_issue(struct datadir *dd, const char *target, const char *typ
 		rc = body ? HERR_NOMEM : HERR_INVALID;
 		goto out;
 	}
-	memset(&signer, 0, sizeof(signer));
-	dsse_keyid(spki, spki_len, signer.keyid);
-	signer.sign = sign_with_key;
-	signer.ctx = key;
-	if ((rc = dsse_sign((const uint8_t *)text, strlen(text), &signer, 1, &env, &env_len)) != HERR_OK)
+	if ((rc = dsse_sign((const uint8_t *)text, strlen(text), signers, extra ? 2 : 1, &env, &env_len)) != HERR_OK)
 		goto out;
 	m = (struct store_manifest){ .target = target, .type = type, .version = out->version, .issued_at = now,
 				     .expires_at = now + (int64_t)days * 86400, .envelope = env };
@@ -101,7 +118,7 @@ enum herr manifest_issue(struct datadir *dd, const char *target, const char *typ
 		began = 0;
 	}
 	out->seq = m.seq;
-	memcpy(out->keyid, signer.keyid, sizeof(out->keyid));
+	memcpy(out->keyid, signers[0].keyid, sizeof(out->keyid));
 out:
 	if (began)
 		store_rollback(dd->store);

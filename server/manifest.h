@@ -25,4 +25,10 @@ struct manifest_issued {
 enum herr manifest_issue(struct datadir *dd, const char *target, const char *type, const json_t *fields,
 			 unsigned days, const char *actor, int in_tx, struct manifest_issued *out);
 
+/* The same, signed by the manifest key and also by extra (a signing-key rotation's new key). */
+struct ca_key;
+enum herr manifest_issue_cosigned(struct datadir *dd, const char *target, const char *type,
+				  const json_t *fields, unsigned days, const char *actor, int in_tx,
+				  struct ca_key *extra, struct manifest_issued *out);
+
 #endif

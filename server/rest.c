@@ -230,7 +230,7 @@ int rest_query_seconds(struct rest_req *req, const char *key, int64_t *out)
 		n = n * 10 + (v[i] - '0');
 	}
 	if (i == 0 || v[i] != '\0' || n > REST_SECONDS_MAX) {
-		rest_reply_error(req, 400, "invalid_query", "%s must be Unix seconds (digits only)", key);
+		rest_reply_error(req, 400, "invalid_query", "%s must be a whole number, digits only", key);
 		return -1;
 	}
 	*out = n;

@@ -93,11 +93,13 @@ static int copy_envelope(void *ctx, const struct store_manifest *m)
 	return 1;
 }
 
-/* GET /api/v1/device/manifests/{type}: the envelope as it was signed (the device verifies it). */
+/* GET /api/v1/device/manifests/{type}[?version=N]: the envelope as it was signed (the device
+ * verifies it); the newest, or version N (a device walks keys manifests one version at a time). */
 void rest_device_manifest(struct rest_req *req)
 {
 	static const char *const types[] = { "pins", "firmware", "keys" };
 	char *envelope = NULL;
+	int64_t version = 0;
 	enum herr rc;
 	size_t i;
 
@@ -107,9 +109,12 @@ void rest_device_manifest(struct rest_req *req)
 		rest_reply_error(req, 404, "not_found", "manifest types are pins, firmware and keys");
 		return;
 	}
-	rc = store_manifest_latest(req->dd->store, req->device, types[i], copy_envelope, &envelope);
+	if (rest_query_seconds(req, "version", &version) != 0)
+		return;
+	rc = store_manifest_for_device(req->dd->store, req->device, types[i], version, copy_envelope, &envelope);
 	if (rc == HERR_NOTFOUND)
-		rest_reply_error(req, 404, "not_found", "no %s manifest for this device yet", types[i]);
+		rest_reply_error(req, 404, "not_found", version ? "no %s manifest of that version for this device" :
+				 "no %s manifest for this device yet", types[i]);
 	else if (rc != HERR_OK || !envelope)
 		rest_reply_internal(req);
 	else

@@ -338,10 +338,10 @@ enum herr store_manifest_set_delivered(struct store *st, int64_t seq)
 	return st->be->manifest_set_delivered(st->impl, seq);
 }
 
-enum herr store_manifest_latest(struct store *st, const char *id, const char *type, store_manifest_fn fn,
-				void *ctx)
+enum herr store_manifest_for_device(struct store *st, const char *id, const char *type, int64_t version,
+				    store_manifest_fn fn, void *ctx)
 {
-	return st->be->manifest_latest(st->impl, id, type, fn, ctx);
+	return st->be->manifest_for_device(st->impl, id, type, version, fn, ctx);
 }
 
 enum herr store_manifest_ack(struct store *st, const char *id, const char *type, int64_t version,

@@ -240,10 +240,10 @@ enum herr store_manifest_list_since(struct store *st, int64_t after, size_t limi
 /* How far the endpoint published (a seq), and moving it on. */
 enum herr store_manifest_delivered(struct store *st, int64_t *seq);
 enum herr store_manifest_set_delivered(struct store *st, int64_t seq);
-/* The newest manifest of type for device id (addressed to it or to its model), into fn once;
- * HERR_NOTFOUND if none. */
-enum herr store_manifest_latest(struct store *st, const char *id, const char *type, store_manifest_fn fn,
-				void *ctx);
+/* The manifest of type for device id (addressed to it, its model or all) with that version, or
+ * the newest if version is 0, into fn once; HERR_NOTFOUND if none. */
+enum herr store_manifest_for_device(struct store *st, const char *id, const char *type, int64_t version,
+				    store_manifest_fn fn, void *ctx);
 /* The newest manifest of type addressed exactly to target ("all", ...), into fn once; HERR_NOTFOUND
  * if none. */
 enum herr store_manifest_latest_target(struct store *st, const char *target, const char *type,

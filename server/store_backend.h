@@ -55,8 +55,8 @@ struct store_backend {
 					 void *ctx);
 	enum herr (*manifest_delivered)(void *impl, int64_t *seq);
 	enum herr (*manifest_set_delivered)(void *impl, int64_t seq);
-	enum herr (*manifest_latest)(void *impl, const char *id, const char *type, store_manifest_fn fn,
-				     void *ctx);
+	enum herr (*manifest_for_device)(void *impl, const char *id, const char *type, int64_t version,
+					 store_manifest_fn fn, void *ctx);
 	enum herr (*manifest_latest_target)(void *impl, const char *target, const char *type,
 					    store_manifest_fn fn, void *ctx);
 	enum herr (*manifest_readiness)(void *impl, const char *type, int64_t version, int64_t seen_since,

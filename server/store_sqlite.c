@@ -1299,8 +1299,8 @@ static enum herr sq_manifest_set_delivered(void *impl, int64_t seq)
 	return run(impl, NULL, "UPDATE manifest_delivery SET seq = ? WHERE id = 1", "i", seq);
 }
 
-static enum herr sq_manifest_latest(void *impl, const char *id, const char *type, store_manifest_fn fn,
-				    void *ctx)
+static enum herr sq_manifest_for_device(void *impl, const char *id, const char *type, int64_t version,
+					store_manifest_fn fn, void *ctx)
 {
 	struct sq *s = impl;
 	sqlite3_stmt *stmt;
@@ -1310,7 +1310,7 @@ static enum herr sq_manifest_latest(void *impl, const char *id, const char *type
 	rc = prepare(s, &stmt, "SELECT " MANIFEST_COLUMNS " FROM manifests WHERE type = ?2 AND"
 		     " (target = 'all' OR target = 'device:' || ?1"
 		     "  OR target = 'model:' || (SELECT model FROM devices WHERE id = ?1))"
-		     " ORDER BY version DESC LIMIT 1", "ss", id, type);
+		     " AND (?3 = 0 OR version = ?3) ORDER BY version DESC LIMIT 1", "ssi", id, type, version);
 	if (rc == HERR_OK)
 		rc = emit_manifests(s, stmt, fn, ctx, &any);
 	return rc == HERR_OK && !any ? HERR_NOTFOUND : rc;
@@ -1429,7 +1429,7 @@ static const struct store_backend sqlite_backend = {
 	.manifest_list_since = sq_manifest_list_since,
 	.manifest_delivered = sq_manifest_delivered,
 	.manifest_set_delivered = sq_manifest_set_delivered,
-	.manifest_latest = sq_manifest_latest,
+	.manifest_for_device = sq_manifest_for_device,
 	.manifest_latest_target = sq_manifest_latest_target,
 	.manifest_readiness = sq_manifest_readiness,
 	.manifest_ack = sq_manifest_ack,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -24,6 +25,9 @@ static const char usage[] =
 	"  sign and record a manifest: the type's own fields from FILE (a JSON object), and type,\n"
 	"  device, version (the next of its type), issued and expires (in N days, default 30) set\n"
 	"  here; the running server publishes it, retained, to every active device it addresses\n"
+	"hearth manifest upload --data DIR --envelope FILE\n"
+	"  record a manifest signed elsewhere (the offline ceremony, docs/manifests.md): it must verify\n"
+	"  against the manifest key, not be expired, and carry a version above every one of its type\n"
 	"hearth manifest sign   --data DIR --body FILE [--out FILE]\n"
 	"  sign a JSON body (an object with \"type\": pins|firmware|keys, \"device\", \"version\" >= 1 and\n"
 	"  \"expires\") with DIR/keys/manifest.key; prints the DSSE envelope (or writes it to FILE)\n"
@@ -314,10 +318,121 @@ out:
 	return ret;
 }
 
+/* Where an uploaded manifest goes, from its body's "device": "*" is everyone, else a device id, else
+ * a model. 0, or -1 after saying why. */
+static int upload_target(struct datadir *dd, const char *device, char *target, size_t size)
+{
+	struct store_device dev;
+	char *policy = NULL;
+
+	if (strcmp(device, "*") == 0) {
+		snprintf(target, size, "all");
+		return 0;
+	}
+	if (!ca_valid_id(device)) {
+		fprintf(stderr, "hearth manifest upload: \"device\" is neither \"*\", an id nor a model\n");
+		return -1;
+	}
+	if (store_device_get(dd->store, device, &dev) == HERR_OK) {
+		snprintf(target, size, "device:%s", device);
+		return 0;
+	}
+	if (store_model_get_policy(dd->store, device, &policy) == HERR_OK) {
+		free(policy);
+		snprintf(target, size, "model:%s", device);
+		return 0;
+	}
+	fprintf(stderr, "hearth manifest upload: no device or model '%s'\n", device);
+	return -1;
+}
+
+static int manifest_upload(int argc, char **argv)
+{
+	struct dsse_verified v;
+	struct store_manifest m;
+	struct manifest_args a;
+	struct dsse_key pub;
+	struct datadir *dd = NULL;
+	json_t *body = NULL;
+	uint8_t *env = NULL;
+	char why[256], target[80], actor[96], detail[96];
+	const char *type;
+	size_t len = 0;
+	int64_t now = (int64_t)time(NULL), version, next = 0;
+	int r, ret = CLI_FAIL, in_tx = 0;
+
+	memset(&v, 0, sizeof(v));
+	r = parse_args("manifest upload", argc, argv, &a);
+	if (r != 0)
+		return r < 0 ? CLI_OK : r;
+	if (!a.envelope)
+		return cli_usage("manifest upload", usage, "needs --envelope FILE");
+	if (fs_read_file(a.envelope, DSSE_ENVELOPE_MAX, &env, &len) != HERR_OK) {
+		fprintf(stderr, "hearth manifest upload: %s: cannot read (at most %d bytes)\n", a.envelope,
+			DSSE_ENVELOPE_MAX);
+		return CLI_FAIL;
+	}
+	while (len > 0 && (env[len - 1] == '\n' || env[len - 1] == ' '))
+		env[--len] = '\0';
+	if (manifest_key(a.data, NULL, &pub) != CLI_OK)
+		goto out;
+	if (dsse_verify(env, len, &pub, 1, 1, &v, why, sizeof(why)) != HERR_OK) {
+		fprintf(stderr, "hearth manifest upload: %s: refused: %s\n", a.envelope, why);
+		goto out;
+	}
+	if (!body_check(v.body, v.body_len, why, sizeof(why))) {
+		fprintf(stderr, "hearth manifest upload: %s: refused: %s\n", a.envelope, why);
+		goto out;
+	}
+	body = json_loadb((const char *)v.body, v.body_len, JSON_REJECT_DUPLICATES, NULL);
+	type = json_string_value(json_object_get(body, "type"));
+	version = json_integer_value(json_object_get(body, "version"));
+	if (json_integer_value(json_object_get(body, "expires")) <= now) {
+		fprintf(stderr, "hearth manifest upload: %s: refused: expired\n", a.envelope);
+		goto out;
+	}
+	cli_actor(actor, sizeof(actor));
+	if (datadir_open(a.data, &dd) != HERR_OK ||
+	    upload_target(dd, json_string_value(json_object_get(body, "device")), target, sizeof(target)) != 0)
+		goto out;
+	if (store_begin(dd->store) != HERR_OK)
+		goto out;
+	in_tx = 1;
+	if (store_manifest_next_version(dd->store, type, &next) != HERR_OK)
+		goto out;
+	if (version < next) {
+		fprintf(stderr, "hearth manifest upload: %s: refused: version %lld is not above the last %s "
+			"manifest's (%lld): versions only grow\n", a.envelope, (long long)version, type,
+			(long long)(next - 1));
+		goto out;
+	}
+	m = (struct store_manifest){ .target = target, .type = type, .version = version, .issued_at = now,
+				     .expires_at = json_integer_value(json_object_get(body, "expires")),
+				     .envelope = (const char *)env };
+	snprintf(detail, sizeof(detail), "%s version %lld, signed elsewhere", type, (long long)version);
+	if (store_manifest_insert(dd->store, &m) != HERR_OK ||
+	    store_audit(dd->store, now, actor, "manifest.upload", target, detail) != HERR_OK ||
+	    store_commit(dd->store) != HERR_OK)
+		goto out;
+	in_tx = 0;
+	printf("manifest %s version %lld for %s recorded; a running server delivers it within a second\n", type,
+	       (long long)version, target);
+	ret = CLI_OK;
+out:
+	if (in_tx)
+		store_rollback(dd->store);
+	json_decref(body);
+	dsse_verified_free(&v);
+	free(env);
+	datadir_close(dd);
+	return ret;
+}
+
 int cmd_manifest(int argc, char **argv)
 {
 	static const struct cli_subcommand subs[] = {
 		{ "issue", issue_cmd },
+		{ "upload", manifest_upload },
 		{ "sign", manifest_sign },
 		{ "verify", manifest_verify },
 	};

@@ -23,7 +23,7 @@ static const char usage[] =
 	"  model   set|show|list ...     device models and their minimization policies\n"
 	"  telemetry query|dropped ...   the stored (minimized) telemetry; what was dropped\n"
 	"  ca      show|crl|renew-endpoint ...   inspect the CA, write the CRL, renew the endpoint\n"
-	"  manifest issue|sign|verify ...   signed manifests (DSSE): issue for delivery, sign, verify\n"
+	"  manifest issue|upload|sign|verify ...   signed manifests (DSSE): issue, upload one signed elsewhere\n"
 	"  pins    show|rotate|status|switch ...   the endpoint's pin set and its gated rotation\n"
 	"  keys    show|rotate ...       the manifest-signing key and its rotation\n"
 	"  version\n"

@@ -122,4 +122,4 @@ for ty in pins firmware keys; do
 	t_out "... and openssl verifies it" "^Verified OK" openssl_verify "$T/$ty.env"
 done
 t_out "manifest without a subcommand is a usage error" "needs a subcommand" "$HEARTH" manifest
-t_out "hearth --help lists manifest" "manifest issue[|]sign[|]verify" "$HEARTH" --help
+t_out "hearth --help lists manifest" "manifest issue[|]upload[|]sign[|]verify" "$HEARTH" --help

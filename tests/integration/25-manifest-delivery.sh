@@ -81,6 +81,29 @@ t_fails "an unknown device is refused" "$HEARTH" manifest issue --data "$D" --de
 t_fails "a revoked device is refused" "$HEARTH" manifest issue --data "$D" --device gone --type pins
 t_fails "an unknown type is refused" "$HEARTH" manifest issue --data "$D" --device a1 --type secrets
 t_eq "issues are audited" 2 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM audit_log WHERE action = 'manifest.issue'")"
+# A manifest signed elsewhere (the offline ceremony) is uploaded: checked, recorded, delivered.
+now=$(date +%s)
+printf '{"type":"firmware","device":"a2","version":3,"issued":%d,"expires":%d,"url":"x"}' "$now" $((now + 3600)) > "$T/off.json"
+"$HEARTH" manifest sign --data "$D" --body "$T/off.json" --out "$T/off.env" >/dev/null 2>&1 || nok "sign offline"
+t_out "upload records a manifest signed elsewhere" "manifest firmware version 3 for device:a2 recorded" \
+	"$HEARTH" manifest upload --data "$D" --envelope "$T/off.env"
+t_out "and a2 receives it" '"payloadType"' mosq_sub a2 -i a2 -t hearth/v1/a2/manifest/firmware -C 1 -W 10
+t_out "the same version again is refused (versions only grow)" "versions only grow" \
+	"$HEARTH" manifest upload --data "$D" --envelope "$T/off.env"
+printf '{"type":"firmware","device":"a2","version":9,"issued":%d,"expires":%d}' $((now - 7200)) $((now - 3600)) > "$T/old.json"
+"$HEARTH" manifest sign --data "$D" --body "$T/old.json" --out "$T/old.env" >/dev/null 2>&1 || nok "sign expired"
+t_out "an expired one is refused" "refused: expired" "$HEARTH" manifest upload --data "$D" --envelope "$T/old.env"
+"$HEARTH" init --data "$T/other" >/dev/null 2>&1
+printf '{"type":"firmware","device":"a2","version":10,"issued":%d,"expires":%d}' "$now" $((now + 3600)) > "$T/foreign.json"
+"$HEARTH" manifest sign --data "$T/other" --body "$T/foreign.json" --out "$T/foreign.env" >/dev/null 2>&1 || nok "sign foreign"
+t_out "one signed by another key is refused" "refused" "$HEARTH" manifest upload --data "$D" --envelope "$T/foreign.env"
+sed 's/"payload":"/"payload":"A/' "$T/off.env" > "$T/tampered.env"
+t_fails "a tampered one is refused" "$HEARTH" manifest upload --data "$D" --envelope "$T/tampered.env"
+printf '{"type":"firmware","device":"nobody","version":11,"issued":%d,"expires":%d}' "$now" $((now + 3600)) > "$T/nobody.json"
+"$HEARTH" manifest sign --data "$D" --body "$T/nobody.json" --out "$T/nobody.env" >/dev/null 2>&1
+t_out "one for no known device or model is refused" "no device or model 'nobody'" \
+	"$HEARTH" manifest upload --data "$D" --envelope "$T/nobody.env"
+t_eq "uploads are audited" 1 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM audit_log WHERE action = 'manifest.upload'")"
 stop_hearth
-t_eq "the delivery cursor reached the last manifest" 4 "$(sqlite3 "$D/hearth.db" "SELECT seq FROM manifest_delivery")"
+t_eq "the delivery cursor reached the last manifest" 5 "$(sqlite3 "$D/hearth.db" "SELECT seq FROM manifest_delivery")"
 t_fails "no sanitizer report" grep -Eq 'Sanitizer|runtime error:' "$T"/serve.*.log

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -25,6 +24,7 @@
 #include "server/config.h"
 #include "server/feed.h"
 #include "server/metrics.h"
+#include "server/net.h"
 #include "server/handshake.h"
 #include "server/ingest.h"
 #include "server/pki.h"
@@ -110,68 +110,13 @@ static const char *identity_check(void *ctx, struct tls_peer *peer)
 
 static enum herr listen_on(const char *spec, int *out)
 {
-	char host[256], port[16], shown[300];
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	const char *colon = strrchr(spec, ':');
-	size_t hlen;
-	int fd = -1, one = 1, err;
+	char shown[300];
+	enum herr rc = net_listen("mqtt", spec, NET_NONBLOCK, 1024, out, shown, sizeof(shown));
 
-	*out = -1;
-	if (!colon || colon == spec || strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof(port)) {
-		log_err("'%s' is not HOST:PORT", spec);
-		return HERR_INVALID;
-	}
-	hlen = (size_t)(colon - spec);
-	if (spec[0] == '[' && hlen >= 2 && spec[hlen - 1] == ']') {
-		spec++;
-		hlen -= 2;
-	}
-	if (hlen >= sizeof(host)) {
-		log_err("'%s': host name too long", spec);
-		return HERR_INVALID;
-	}
-	memcpy(host, spec, hlen);
-	host[hlen] = '\0';
-	snprintf(port, sizeof(port), "%s", colon + 1);
-	err = getaddrinfo(host, port, &hints, &res);
-	if (err != 0) {
-		log_err("%s:%s: %s", host, port, gai_strerror(err));
-		return HERR_INVALID;
-	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
-		log_err("cannot listen on %s:%s: %s", host, port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return HERR_IO;
-	}
-	freeaddrinfo(res);
-	if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
-			NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
-		snprintf(shown, sizeof(shown), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
-		/* Tests bind port 0 and read the real port from this line. */
+	/* Tests bind port 0 and read the real port from this line. */
+	if (rc == HERR_OK)
 		log_info("MQTT endpoint listening on %s", shown);
-	}
-	*out = fd;
-	return HERR_OK;
-}
-
-static void peer_name(const struct sockaddr_storage *ss, socklen_t sl, char *buf, size_t size)
-{
-	char host[64], port[16];
-
-	if (getnameinfo((const struct sockaddr *)ss, sl, host, sizeof(host), port, sizeof(port),
-			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		snprintf(buf, size, "?");
-	else
-		snprintf(buf, size, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+	return rc;
 }
 
 static void accept_all(struct endpoint *ep, uint64_t now)
@@ -203,7 +148,7 @@ static void accept_all(struct endpoint *ep, uint64_t now)
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		peer_name(&ss, sl, addr, sizeof(addr));
+		net_addr_name((struct sockaddr *)&ss, sl, addr, sizeof(addr));
 		ep->stats.accepted++;
 		if (ep->pool) {
 			(void)hs_pool_submit(ep->pool, fd, addr); /* it owns fd now, even on failure */

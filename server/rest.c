@@ -2,7 +2,6 @@
  * authentication and its rate limit, and writing answers. Resources are in rest_*.c. */
 #include "server/rest.h"
 
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -21,6 +20,7 @@
 #include "ca/cert.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "server/net.h"
 #include "server/rest_internal.h"
 #include "server/store.h"
 
@@ -695,71 +695,16 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* --- listening -------------------------------------------------------------------------------- */
 
-static int is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-	return 0;
-}
-
 static enum herr open_listener(const char *spec, int plain, int *out)
 {
-	char host[256], port[16], shown[300];
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	const char *colon = strrchr(spec, ':');
-	size_t hlen;
-	int fd = -1, one = 1, err;
+	char shown[300];
+	enum herr rc = net_listen(plain ? "api_plain (plain HTTP is only allowed on a loopback address)" : "api",
+				  spec, plain ? NET_LOOPBACK : 0, 128, out, shown, sizeof(shown));
 
-	*out = -1;
-	if (!colon || colon == spec || strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof(port)) {
-		log_err("api: '%s' is not HOST:PORT", spec);
-		return HERR_INVALID;
-	}
-	hlen = (size_t)(colon - spec);
-	if (spec[0] == '[' && hlen >= 2 && spec[hlen - 1] == ']') {
-		spec++;
-		hlen -= 2;
-	}
-	if (hlen >= sizeof(host))
-		return HERR_INVALID;
-	memcpy(host, spec, hlen);
-	host[hlen] = '\0';
-	snprintf(port, sizeof(port), "%s", colon + 1);
-	err = getaddrinfo(host, port, &hints, &res);
-	if (err != 0) {
-		log_err("api: %s:%s: %s", host, port, gai_strerror(err));
-		return HERR_INVALID;
-	}
-	if (plain && !is_loopback(res->ai_addr)) {
-		log_err("api_plain: plain HTTP is only allowed on a loopback address, not %s", host);
-		freeaddrinfo(res);
-		return HERR_INVALID;
-	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 128) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
-		log_err("api: cannot listen on %s:%s", host, port);
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return HERR_IO;
-	}
-	freeaddrinfo(res);
-	if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
-			NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
-		snprintf(shown, sizeof(shown), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
-		/* Tests bind port 0 and read the real port from this line. */
+	/* Tests bind port 0 and read the real port from this line. */
+	if (rc == HERR_OK)
 		log_info("REST API listening on %s://%s", plain ? "http" : "https", shown);
-	}
-	*out = fd;
-	return HERR_OK;
+	return rc;
 }
 
 static void free_keys(struct rest *r)

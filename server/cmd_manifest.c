@@ -126,13 +126,6 @@ static int body_check(const uint8_t *text, size_t len, char *why, size_t why_siz
 	return ok;
 }
 
-/* dsse_sign_fn over a ca_key: the private key stays behind ca/key.h. */
-static enum herr sign_with_key(void *ctx, const uint8_t *msg, size_t len, uint8_t *sig, size_t size,
-			       size_t *sig_len)
-{
-	return ca_key_sign(ctx, msg, len, sig, size, sig_len);
-}
-
 /* The data directory's manifest key (NULL: not wanted) and its DER SubjectPublicKeyInfo. */
 static int manifest_key(const char *data, struct ca_key **key, struct dsse_key *pub)
 {
@@ -190,11 +183,7 @@ static int manifest_sign(int argc, char **argv)
 	}
 	if (manifest_key(a.data, &key, &pub) != CLI_OK)
 		goto out;
-	memset(&signer, 0, sizeof(signer));
-	dsse_keyid(pub.spki, pub.spki_len, signer.keyid);
-	signer.sign = sign_with_key;
-	signer.ctx = key;
-	if (dsse_sign(body, len, &signer, 1, &env, &env_len) != HERR_OK) {
+	if (manifest_signer(key, &signer) != HERR_OK || dsse_sign(body, len, &signer, 1, &env, &env_len) != HERR_OK) {
 		fprintf(stderr, "hearth manifest sign: signing failed\n");
 		goto out;
 	}

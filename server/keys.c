@@ -12,14 +12,14 @@
 #include "ota/dsse.h"
 #include "server/manifest.h"
 
+/* A key's keyid, as its manifest signatures name it. */
 static enum herr keyid_of(struct ca_key *key, char keyid[65])
 {
-	uint8_t spki[DSSE_SPKI_MAX];
-	size_t len = 0;
-	enum herr rc = ca_key_spki(key, spki, sizeof(spki), &len);
+	struct dsse_signer s;
+	enum herr rc = manifest_signer(key, &s);
 
 	if (rc == HERR_OK)
-		dsse_keyid(spki, len, keyid);
+		memcpy(keyid, s.keyid, sizeof(s.keyid));
 	return rc;
 }
 

@@ -7,7 +7,6 @@
 
 #include "ca/key.h"
 #include "common/log.h"
-#include "ota/dsse.h"
 
 static enum herr sign_with_key(void *ctx, const uint8_t *msg, size_t len, uint8_t *sig, size_t size,
 			       size_t *sig_len)
@@ -53,7 +52,7 @@ enum herr manifest_issue(struct datadir *dd, const char *target, const char *typ
 	return manifest_issue_cosigned(dd, target, type, fields, days, actor, in_tx, NULL, out);
 }
 
-static enum herr signer_of(struct ca_key *key, struct dsse_signer *signer)
+enum herr manifest_signer(struct ca_key *key, struct dsse_signer *signer)
 {
 	uint8_t spki[DSSE_SPKI_MAX];
 	size_t spki_len = 0;
@@ -88,8 +87,8 @@ enum herr manifest_issue_cosigned(struct datadir *dd, const char *target, const 
 	if (days == 0)
 		days = MANIFEST_DAYS_DEFAULT;
 	if ((rc = datadir_file(dd, DATADIR_MANIFEST_KEY, path, sizeof(path))) != HERR_OK ||
-	    (rc = ca_key_load(path, &key)) != HERR_OK || (rc = signer_of(key, &signers[0])) != HERR_OK ||
-	    (extra && (rc = signer_of(extra, &signers[1])) != HERR_OK))
+	    (rc = ca_key_load(path, &key)) != HERR_OK || (rc = manifest_signer(key, &signers[0])) != HERR_OK ||
+	    (extra && (rc = manifest_signer(extra, &signers[1])) != HERR_OK))
 		goto out;
 	if (!in_tx) {
 		if ((rc = store_begin(dd->store)) != HERR_OK)

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "common/herr.h"
+#include "ota/dsse.h"
 #include "server/datadir.h"
 
 #define MANIFEST_DAYS_DEFAULT 30
@@ -25,8 +26,11 @@ struct manifest_issued {
 enum herr manifest_issue(struct datadir *dd, const char *target, const char *type, const json_t *fields,
 			 unsigned days, const char *actor, int in_tx, struct manifest_issued *out);
 
-/* The same, signed by the manifest key and also by extra (a signing-key rotation's new key). */
+/* A DSSE signer over a key held by ca/key.h (the private key stays behind it), with its keyid. */
 struct ca_key;
+enum herr manifest_signer(struct ca_key *key, struct dsse_signer *out);
+
+/* The same, signed by the manifest key and also by extra (a signing-key rotation's new key). */
 enum herr manifest_issue_cosigned(struct datadir *dd, const char *target, const char *type,
 				  const json_t *fields, unsigned days, const char *actor, int in_tx,
 				  struct ca_key *extra, struct manifest_issued *out);

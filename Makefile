@@ -23,16 +23,26 @@ LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS)) $(MBEDTLS_LIBS) -lpthread
 COMMON_SRC = common/herr.c common/log.c common/rng.c common/fsutil.c common/strmap.c
 CA_SRC     = ca/key.c ca/cert.c ca/csr.c ca/crl.c ca/der.c
 OTA_SRC    = ota/dsse.c
+# The reference device's trust core (device/core.h): mbedTLS only, in the library so that unit
+# tests and fuzz targets reach it; the agent around it is bin/hearth-agent.
+DEVICE_CORE_SRC = device/json.c device/core.c
+# The agent's parsers of what it reads (HTTPS answers, its trust file), also in the library for
+# their fuzz target; mbedTLS and common/ only.
+DEVICE_IO_SRC = device/https.c device/state.c
 SERVER_SRC = server/store.c server/store_sqlite.c server/datadir.c server/pki.c server/cli.c \
              server/cmd_init.c server/cmd_serve.c server/cmd_device.c server/cmd_ca.c server/cmd_model.c server/cmd_telemetry.c \
              server/mqtt_codec.c server/acl.c server/tls.c server/broker.c server/conn.c \
              server/endpoint.c server/handshake.c server/config.c server/cmd_config.c \
              server/policy.c server/minimize.c server/ingest.c server/sensitive.c server/feed.c server/token.c server/metrics.c server/net.c server/ack.c server/manifest.c server/pins.c server/keys.c \
              server/cmd_token.c server/cmd_manifest.c server/cmd_pins.c server/rest.c server/rest_devices.c server/rest_telemetry.c server/rest_models.c \
-             server/rest_enroll.c server/rest_ca.c server/rest_audit.c server/rest_device_self.c server/rest_pins.c
-LIB_SRC    = $(COMMON_SRC) $(CA_SRC) $(OTA_SRC) $(SERVER_SRC)
+             server/rest_enroll.c server/rest_ca.c server/rest_audit.c server/rest_device_self.c server/rest_pins.c \
+             server/firmware.c server/cmd_firmware.c server/rest_firmware.c server/ticker.c
+LIB_SRC    = $(COMMON_SRC) $(CA_SRC) $(OTA_SRC) $(DEVICE_CORE_SRC) $(DEVICE_IO_SRC) $(SERVER_SRC)
 LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o
 MAIN_OBJ   = $(O)/server/main.o
+AGENT      ?= $(dir $(BIN))hearth-agent
+AGENT_SRC  = device/agent.c
+AGENT_LIBS = $(shell $(PKG_CONFIG) --libs libmosquitto openssl)
 
 MIGRATIONS = $(sort $(wildcard schema/migrations/*.sql))
 
@@ -44,11 +54,17 @@ CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 
 .PHONY: all test unit integration asan fuzz fuzz-run run clean
-all: $(BIN)
+all: $(BIN) $(AGENT)
 
 $(BIN): $(MAIN_OBJ) $(O)/libhearth.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# The reference device agent (device/): libmosquitto (OpenSSL underneath) for MQTT, mbedTLS for
+# its HTTPS and for every trust decision (device/core.c).
+$(AGENT): $(AGENT_SRC:%.c=$(O)/%.o) $(O)/libhearth.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(AGENT_LIBS)
 
 $(O)/libhearth.a: $(LIB_OBJ)
 	@rm -f $@
@@ -84,7 +100,7 @@ $(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libhearth.a
 # sanitizers. They link only what a parser needs.
 FUZZ_CC ?= clang
 FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_DEPS = $(COMMON_SRC) $(CA_SRC) $(OTA_SRC) server/mqtt_codec.c server/config.c \
+FUZZ_DEPS = $(COMMON_SRC) $(CA_SRC) $(OTA_SRC) $(DEVICE_CORE_SRC) $(DEVICE_IO_SRC) server/mqtt_codec.c server/config.c \
             server/policy.c server/minimize.c server/sensitive.c server/ack.c
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
@@ -100,23 +116,23 @@ $(MOSQ_CLIENT): tests/integration/mosq_client.c
 	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags libmosquitto) $(ALL_LDFLAGS) -o $@ $< \
 		$(shell $(PKG_CONFIG) --libs libmosquitto)
 
-TEST_ENV = UNIT_BINS="$(UNIT_BIN)" HEARTH=$(abspath $(BIN)) FUZZ_REPLAY_DIR=$(abspath $(O)/fuzz-replay) \
+TEST_ENV = UNIT_BINS="$(UNIT_BIN)" HEARTH=$(abspath $(BIN)) AGENT=$(abspath $(AGENT)) FUZZ_REPLAY_DIR=$(abspath $(O)/fuzz-replay) \
            FUZZ_DIR=$(abspath build/fuzz) MOSQ_CLIENT=$(abspath $(MOSQ_CLIENT))
 
 unit: $(UNIT_BIN)
 	@$(TEST_ENV) ONLY=unit bash tests/run.sh
 
-integration: $(BIN) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT)
+integration: $(BIN) $(AGENT) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT)
 	@$(TEST_ENV) ONLY=integration bash tests/run.sh
 
-test: $(BIN) $(UNIT_BIN) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT)
+test: $(BIN) $(AGENT) $(UNIT_BIN) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT)
 	@$(TEST_ENV) bash tests/run.sh
 
 asan:
 	@$(MAKE) --no-print-directory O=build/asan BIN=build/asan/hearth \
 		CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
-		EXTRA_LDFLAGS="-fsanitize=address,undefined" test
+		EXTRA_LDFLAGS="-fsanitize=address,undefined" AGENT=build/asan/hearth-agent test
 
 fuzz: $(FUZZ_BIN)
 	@echo "run: build/fuzz/fuzz_csr -max_total_time=60 tests/fuzz/corpus/csr (a copy: it adds files)"

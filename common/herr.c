@@ -1,5 +1,8 @@
 #include "herr.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *herr_str(enum herr e)
 {
 	switch (e) {
@@ -16,4 +19,16 @@ const char *herr_str(enum herr e)
 	case HERR_STATE: return "not possible in the current state";
 	}
 	return "unknown error";
+}
+
+enum herr herr_why(char *why, size_t why_size, enum herr rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && why_size > 0) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_size, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
 }

@@ -4,6 +4,8 @@
 #ifndef HEARTH_HERR_H
 #define HEARTH_HERR_H
 
+#include <stddef.h>
+
 enum herr {
 	HERR_OK = 0,
 	HERR_NOMEM,     /* allocation failed */
@@ -20,5 +22,10 @@ enum herr {
 
 /* A short, static, human-readable name of the error. */
 const char *herr_str(enum herr e);
+
+/* Say why into why (why_size bytes, always NUL-terminated one line; why may be NULL) and return
+ * rc: how every bounded parser reports a refusal. */
+enum herr herr_why(char *why, size_t why_size, enum herr rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #endif

@@ -52,22 +52,6 @@ struct cursor {
 	size_t why_size;
 };
 
-static enum herr refuse(char *why, size_t why_size, enum herr rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-/* Every refusal goes through here, so why is always one bounded, NUL-terminated line. */
-static enum herr refuse(char *why, size_t why_size, enum herr rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && why_size > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_size, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 static enum herr crypto_fail(const char *func, const char *what, int ret)
 {
 	char text[128];
@@ -317,17 +301,17 @@ static enum herr load_key(const struct dsse_key *k, size_t i, mbedtls_pk_context
 	int ret;
 
 	if (k->spki_len == 0 || k->spki_len > DSSE_SPKI_MAX)
-		return refuse(why, why_size, HERR_INVALID, "trusted key %zu: SubjectPublicKeyInfo of %zu bytes "
+		return herr_why(why, why_size, HERR_INVALID, "trusted key %zu: SubjectPublicKeyInfo of %zu bytes "
 			      "(1..%d)", i, k->spki_len, DSSE_SPKI_MAX);
 	ret = mbedtls_pk_parse_public_key(pk, k->spki, k->spki_len);
 	if (ret != 0)
-		return refuse(why, why_size, HERR_INVALID, "trusted key %zu does not parse (-0x%04x)", i,
+		return herr_why(why, why_size, HERR_INVALID, "trusted key %zu does not parse (-0x%04x)", i,
 			      (unsigned)-ret);
 	if (mbedtls_pk_get_type(pk) != MBEDTLS_PK_ECKEY ||
 	    mbedtls_pk_ec(*pk)->grp.id != MBEDTLS_ECP_DP_SECP256R1)
-		return refuse(why, why_size, HERR_INVALID, "trusted key %zu is not an EC P-256 key", i);
+		return herr_why(why, why_size, HERR_INVALID, "trusted key %zu is not an EC P-256 key", i);
 	if (k->spki_len != P256_SPKI_LEN || memcmp(k->spki, p256_spki_prefix, sizeof(p256_spki_prefix)) != 0)
-		return refuse(why, why_size, HERR_INVALID, "trusted key %zu is not in the usual DER form "
+		return herr_why(why, why_size, HERR_INVALID, "trusted key %zu is not in the usual DER form "
 			      "(named curve, uncompressed point)", i);
 	return HERR_OK;
 }
@@ -371,9 +355,9 @@ static enum herr expect(struct cursor *c, char ch, const char *where)
 		return HERR_OK;
 	}
 	if (got < 0)
-		return refuse(c->why, c->why_size, HERR_INVALID, "envelope ends early: expected '%c' %s", ch,
+		return herr_why(c->why, c->why_size, HERR_INVALID, "envelope ends early: expected '%c' %s", ch,
 			      where);
-	return refuse(c->why, c->why_size, HERR_INVALID, "expected '%c' %s at byte %zu", ch, where, c->pos);
+	return herr_why(c->why, c->why_size, HERR_INVALID, "expected '%c' %s at byte %zu", ch, where, c->pos);
 }
 
 /* A string token of at most max bytes into s. No field of an envelope needs an escape (base64, hex
@@ -385,9 +369,9 @@ static enum herr get_string(struct cursor *c, size_t max, const char *what, stru
 	int got = peek(c);
 
 	if (got < 0)
-		return refuse(c->why, c->why_size, HERR_INVALID, "envelope ends early: expected %s", what);
+		return herr_why(c->why, c->why_size, HERR_INVALID, "envelope ends early: expected %s", what);
 	if (got != '"')
-		return refuse(c->why, c->why_size, HERR_INVALID, "%s must be a string (byte %zu)", what, c->pos);
+		return herr_why(c->why, c->why_size, HERR_INVALID, "%s must be a string (byte %zu)", what, c->pos);
 	start = ++c->pos;
 	for (i = start; i < c->len; i++) {
 		uint8_t b = c->p[i];
@@ -399,15 +383,15 @@ static enum herr get_string(struct cursor *c, size_t max, const char *what, stru
 			return HERR_OK;
 		}
 		if (i - start >= max)
-			return refuse(c->why, c->why_size, HERR_TOOBIG, "%s is longer than %zu bytes", what, max);
+			return herr_why(c->why, c->why_size, HERR_TOOBIG, "%s is longer than %zu bytes", what, max);
 		if (b == '\\')
-			return refuse(c->why, c->why_size, HERR_INVALID, "%s has an escape sequence (byte %zu); "
+			return herr_why(c->why, c->why_size, HERR_INVALID, "%s has an escape sequence (byte %zu); "
 				      "an envelope needs none", what, i);
 		if (b < 0x20 || b > 0x7e)
-			return refuse(c->why, c->why_size, HERR_INVALID, "%s has a control or non-ASCII byte "
+			return herr_why(c->why, c->why_size, HERR_INVALID, "%s has a control or non-ASCII byte "
 				      "(byte %zu)", what, i);
 	}
-	return refuse(c->why, c->why_size, HERR_INVALID, "envelope ends inside %s", what);
+	return herr_why(c->why, c->why_size, HERR_INVALID, "envelope ends inside %s", what);
 }
 
 static int span_is(const struct span *s, const char *text)
@@ -425,10 +409,10 @@ static int next_member(struct cursor *c, char close, const char *where, enum her
 		return got == ',';
 	}
 	if (got < 0)
-		*rc = refuse(c->why, c->why_size, HERR_INVALID, "envelope ends early: expected ',' or '%c' %s",
+		*rc = herr_why(c->why, c->why_size, HERR_INVALID, "envelope ends early: expected ',' or '%c' %s",
 			     close, where);
 	else
-		*rc = refuse(c->why, c->why_size, HERR_INVALID, "expected ',' or '%c' %s at byte %zu", close,
+		*rc = herr_why(c->why, c->why_size, HERR_INVALID, "expected ',' or '%c' %s at byte %zu", close,
 			     where, c->pos);
 	return -1;
 }
@@ -443,7 +427,7 @@ static enum herr get_signature(struct cursor *c, size_t n, struct span *keyid, s
 
 	snprintf(where, sizeof(where), "in signature %zu", n);
 	if (peek(c) != '{' && peek(c) >= 0)
-		return refuse(c->why, c->why_size, HERR_INVALID, "signature %zu must be an object (byte %zu)",
+		return herr_why(c->why, c->why_size, HERR_INVALID, "signature %zu must be an object (byte %zu)",
 			      n, c->pos);
 	if ((rc = expect(c, '{', where)) != HERR_OK)
 		return rc;
@@ -456,16 +440,16 @@ static enum herr get_signature(struct cursor *c, size_t n, struct span *keyid, s
 				return rc;
 			if (span_is(&name, "keyid")) {
 				if (seen_keyid++)
-					return refuse(c->why, c->why_size, HERR_INVALID, "duplicate key \"keyid\" %s",
+					return herr_why(c->why, c->why_size, HERR_INVALID, "duplicate key \"keyid\" %s",
 						      where);
 				rc = get_string(c, KEYID_HEX, "keyid", keyid);
 			} else if (span_is(&name, "sig")) {
 				if (seen_sig++)
-					return refuse(c->why, c->why_size, HERR_INVALID, "duplicate key \"sig\" %s",
+					return herr_why(c->why, c->why_size, HERR_INVALID, "duplicate key \"sig\" %s",
 						      where);
 				rc = get_string(c, SIG_B64_MAX, "sig", sig);
 			} else {
-				return refuse(c->why, c->why_size, HERR_INVALID, "unknown key \"%.*s\" %s",
+				return herr_why(c->why, c->why_size, HERR_INVALID, "unknown key \"%.*s\" %s",
 					      (int)name.len, (const char *)name.p, where);
 			}
 			if (rc != HERR_OK)
@@ -476,7 +460,7 @@ static enum herr get_signature(struct cursor *c, size_t n, struct span *keyid, s
 		} while (more);
 	}
 	if (!seen_keyid || !seen_sig)
-		return refuse(c->why, c->why_size, HERR_INVALID, "signature %zu has no %s", n,
+		return herr_why(c->why, c->why_size, HERR_INVALID, "signature %zu has no %s", n,
 			      seen_keyid ? "sig" : "keyid");
 	return HERR_OK;
 }
@@ -487,15 +471,15 @@ static enum herr get_signatures(struct cursor *c, struct envelope *env)
 	int more;
 
 	if (peek(c) != '[' && peek(c) >= 0)
-		return refuse(c->why, c->why_size, HERR_INVALID, "signatures must be an array (byte %zu)",
+		return herr_why(c->why, c->why_size, HERR_INVALID, "signatures must be an array (byte %zu)",
 			      c->pos);
 	if ((rc = expect(c, '[', "to open signatures")) != HERR_OK)
 		return rc;
 	if (peek(c) == ']')
-		return refuse(c->why, c->why_size, HERR_INVALID, "signatures is empty");
+		return herr_why(c->why, c->why_size, HERR_INVALID, "signatures is empty");
 	do {
 		if (env->sig_count == DSSE_SIGS_MAX)
-			return refuse(c->why, c->why_size, HERR_TOOBIG, "more than %d signatures", DSSE_SIGS_MAX);
+			return herr_why(c->why, c->why_size, HERR_TOOBIG, "more than %d signatures", DSSE_SIGS_MAX);
 		rc = get_signature(c, env->sig_count, &env->keyid[env->sig_count], &env->sig[env->sig_count]);
 		if (rc != HERR_OK)
 			return rc;
@@ -520,12 +504,12 @@ static enum herr parse_envelope(const uint8_t *p, size_t len, struct envelope *e
 
 	memset(env, 0, sizeof(*env));
 	if (len == 0)
-		return refuse(why, why_size, HERR_INVALID, "envelope is empty");
+		return herr_why(why, why_size, HERR_INVALID, "envelope is empty");
 	if (len > DSSE_ENVELOPE_MAX)
-		return refuse(why, why_size, HERR_TOOBIG, "envelope is over %d bytes", DSSE_ENVELOPE_MAX);
+		return herr_why(why, why_size, HERR_TOOBIG, "envelope is over %d bytes", DSSE_ENVELOPE_MAX);
 	nul = memchr(p, '\0', len);
 	if (nul)
-		return refuse(why, why_size, HERR_INVALID, "NUL byte at byte %zu", (size_t)(nul - p));
+		return herr_why(why, why_size, HERR_INVALID, "NUL byte at byte %zu", (size_t)(nul - p));
 	if ((rc = expect(&c, '{', "at the start of the envelope")) != HERR_OK)
 		return rc;
 	if (peek(&c) == '}') {
@@ -537,18 +521,18 @@ static enum herr parse_envelope(const uint8_t *p, size_t len, struct envelope *e
 				return rc;
 			if (span_is(&name, "payloadType")) {
 				if (seen_type++)
-					return refuse(why, why_size, HERR_INVALID, "duplicate key \"payloadType\"");
+					return herr_why(why, why_size, HERR_INVALID, "duplicate key \"payloadType\"");
 				rc = get_string(&c, TYPE_FIELD_MAX, "payloadType", &env->type);
 			} else if (span_is(&name, "payload")) {
 				if (seen_payload++)
-					return refuse(why, why_size, HERR_INVALID, "duplicate key \"payload\"");
+					return herr_why(why, why_size, HERR_INVALID, "duplicate key \"payload\"");
 				rc = get_string(&c, PAYLOAD_B64_MAX, "payload", &env->payload);
 			} else if (span_is(&name, "signatures")) {
 				if (seen_sigs++)
-					return refuse(why, why_size, HERR_INVALID, "duplicate key \"signatures\"");
+					return herr_why(why, why_size, HERR_INVALID, "duplicate key \"signatures\"");
 				rc = get_signatures(&c, env);
 			} else {
-				return refuse(why, why_size, HERR_INVALID, "unknown key \"%.*s\" in the envelope",
+				return herr_why(why, why_size, HERR_INVALID, "unknown key \"%.*s\" in the envelope",
 					      (int)name.len, (const char *)name.p);
 			}
 			if (rc != HERR_OK)
@@ -559,11 +543,11 @@ static enum herr parse_envelope(const uint8_t *p, size_t len, struct envelope *e
 		} while (more);
 	}
 	if (!seen_type || !seen_payload || !seen_sigs)
-		return refuse(why, why_size, HERR_INVALID, "envelope has no %s",
+		return herr_why(why, why_size, HERR_INVALID, "envelope has no %s",
 			      !seen_type ? "payloadType" : !seen_payload ? "payload" : "signatures");
 	skip_ws(&c);
 	if (c.pos != len)
-		return refuse(why, why_size, HERR_INVALID, "trailing bytes after the envelope (byte %zu)", c.pos);
+		return herr_why(why, why_size, HERR_INVALID, "trailing bytes after the envelope (byte %zu)", c.pos);
 	return HERR_OK;
 }
 
@@ -686,19 +670,19 @@ static enum herr check_form(const struct envelope *env, uint8_t sig[][DSSE_SIG_M
 	size_t i;
 
 	if (env->type.len != TYPE_LEN || memcmp(env->type.p, DSSE_PAYLOAD_TYPE, TYPE_LEN) != 0)
-		return refuse(why, why_size, HERR_INVALID, "payloadType \"%.*s\" is not " DSSE_PAYLOAD_TYPE,
+		return herr_why(why, why_size, HERR_INVALID, "payloadType \"%.*s\" is not " DSSE_PAYLOAD_TYPE,
 			      (int)env->type.len, (const char *)env->type.p);
 	for (i = 0; i < env->sig_count; i++) {
 		if (!is_keyid(env->keyid[i].p, env->keyid[i].len))
-			return refuse(why, why_size, HERR_INVALID, "keyid of signature %zu is not 64 lower-case "
+			return herr_why(why, why_size, HERR_INVALID, "keyid of signature %zu is not 64 lower-case "
 				      "hex digits", i);
 		rc = b64_decode_into(env->sig[i].p, env->sig[i].len, sig[i], DSSE_SIG_MAX, &sig_len[i]);
 		if (rc == HERR_TOOBIG)
-			return refuse(why, why_size, rc, "sig of signature %zu is over %d bytes", i, DSSE_SIG_MAX);
+			return herr_why(why, why_size, rc, "sig of signature %zu is over %d bytes", i, DSSE_SIG_MAX);
 		if (rc != HERR_OK)
-			return refuse(why, why_size, rc, "sig of signature %zu is not strict base64", i);
+			return herr_why(why, why_size, rc, "sig of signature %zu is not strict base64", i);
 		if (sig_len[i] == 0)
-			return refuse(why, why_size, HERR_INVALID, "sig of signature %zu is empty", i);
+			return herr_why(why, why_size, HERR_INVALID, "sig of signature %zu is empty", i);
 	}
 	return HERR_OK;
 }
@@ -721,7 +705,7 @@ enum herr dsse_verify(const uint8_t *envelope, size_t len, const struct dsse_key
 	if (threshold == 0)
 		threshold = 1;
 	if (!keys && count > 0)
-		return refuse(why, why_size, HERR_INVALID, "no trusted keys given");
+		return herr_why(why, why_size, HERR_INVALID, "no trusted keys given");
 	/* A wrong trust list is an error whatever the envelope. */
 	for (i = 0; i < count; i++) {
 		mbedtls_pk_init(&pk);
@@ -731,7 +715,7 @@ enum herr dsse_verify(const uint8_t *envelope, size_t len, const struct dsse_key
 			return rc;
 	}
 	if (!envelope && len > 0)
-		return refuse(why, why_size, HERR_INVALID, "no envelope");
+		return herr_why(why, why_size, HERR_INVALID, "no envelope");
 	rc = parse_envelope(envelope, len, &env, why, why_size);
 	if (rc != HERR_OK)
 		return rc;
@@ -740,19 +724,19 @@ enum herr dsse_verify(const uint8_t *envelope, size_t len, const struct dsse_key
 		return rc;
 	v.body = malloc(env.payload.len / 4 * 3 + 1);
 	if (!v.body)
-		return refuse(why, why_size, HERR_NOMEM, "out of memory");
+		return herr_why(why, why_size, HERR_NOMEM, "out of memory");
 	rc = b64_decode_into(env.payload.p, env.payload.len, v.body, DSSE_BODY_MAX, &v.body_len);
 	if (rc != HERR_OK) {
 		if (rc == HERR_TOOBIG)
-			refuse(why, why_size, rc, "payload is over %d bytes", DSSE_BODY_MAX);
+			herr_why(why, why_size, rc, "payload is over %d bytes", DSSE_BODY_MAX);
 		else
-			refuse(why, why_size, rc, "payload is not strict base64");
+			herr_why(why, why_size, rc, "payload is not strict base64");
 		goto fail;
 	}
 	v.body[v.body_len] = '\0';
 	rc = pae_hash(v.body, v.body_len, hash);
 	if (rc != HERR_OK) {
-		refuse(why, why_size, rc, "cannot hash the PAE");
+		herr_why(why, why_size, rc, "cannot hash the PAE");
 		goto fail;
 	}
 	for (i = 0; i < env.sig_count; i++) {
@@ -767,7 +751,7 @@ enum herr dsse_verify(const uint8_t *envelope, size_t len, const struct dsse_key
 		if (rc != HERR_OK)
 			goto fail;
 		if (ret != 0) {
-			rc = refuse(why, why_size, HERR_INVALID, "signature %zu by trusted key %.16s... does not "
+			rc = herr_why(why, why_size, HERR_INVALID, "signature %zu by trusted key %.16s... does not "
 				    "verify", i, (const char *)env.keyid[i].p);
 			goto fail;
 		}
@@ -781,7 +765,7 @@ enum herr dsse_verify(const uint8_t *envelope, size_t len, const struct dsse_key
 		}
 	}
 	if (v.valid_keys < threshold) {
-		rc = refuse(why, why_size, HERR_INVALID, "%zu distinct trusted key%s signed; %zu needed",
+		rc = herr_why(why, why_size, HERR_INVALID, "%zu distinct trusted key%s signed; %zu needed",
 			    v.valid_keys, v.valid_keys == 1 ? "" : "s", threshold);
 		goto fail;
 	}

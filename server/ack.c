@@ -63,3 +63,47 @@ out:
 	json_decref(root);
 	return rc;
 }
+
+static int version_text(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= 64 &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-") == n;
+}
+
+enum herr ack_status_parse(const uint8_t *payload, size_t len, struct ack_status *out, const char **why)
+{
+	json_t *root, *fw, *sv;
+	enum herr rc = HERR_INVALID;
+
+	memset(out, 0, sizeof(*out));
+	out->security_version = -1;
+	*why = "not a JSON object";
+	if (len > ACK_MAX_BYTES) {
+		*why = "larger than 1 KiB";
+		return HERR_INVALID;
+	}
+	root = json_loadb((const char *)payload, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(root))
+		goto out;
+	fw = json_object_get(root, "firmware");
+	sv = json_object_get(root, "security_version");
+	if (fw && (!json_is_string(fw) || !version_text(json_string_value(fw)))) {
+		*why = "firmware is not a version string";
+		goto out;
+	}
+	if (sv && (!json_is_integer(sv) || json_integer_value(sv) < 0 || json_integer_value(sv) > 2147483647)) {
+		*why = "security_version is not an integer 0..2147483647";
+		goto out;
+	}
+	if (fw)
+		snprintf(out->firmware, sizeof(out->firmware), "%s", json_string_value(fw));
+	if (sv)
+		out->security_version = (int64_t)json_integer_value(sv);
+	*why = NULL;
+	rc = fw || sv ? HERR_OK : HERR_NOTFOUND;
+out:
+	json_decref(root);
+	return rc;
+}

@@ -1,6 +1,7 @@
 #include "server/broker.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -466,6 +467,72 @@ static struct broker_session *session_new(struct broker *b, const char *id, enum
 	return s;
 }
 
+static int retained_has(struct broker *b, const char *owner, const char *topic)
+{
+	struct mlist *set = strmap_get(b->retained, owner);
+	size_t len = strlen(topic);
+	struct qmsg *m;
+
+	for (m = set ? set->head : NULL; m; m = m->next)
+		if (m->tlen == len && memcmp(m->data, topic, len) == 0)
+			return 1;
+	return 0;
+}
+
+struct catch_up {
+	struct broker *b;
+	const char *topic;
+	int64_t delivered;           /* the endpoint's delivery cursor */
+	enum herr rc;
+};
+
+static int retain_manifest(void *ctx, const struct store_manifest *m)
+{
+	struct catch_up *c = ctx;
+	struct qmsg *q;
+
+	/* One the endpoint has not published yet reaches this device when it is (it exists now):
+	 * retaining it here could let an older one, published after, overwrite it. */
+	if (m->seq > c->delivered)
+		return 0;
+	q = qmsg_new((const uint8_t *)c->topic, strlen(c->topic), (const uint8_t *)m->envelope,
+		     strlen(m->envelope), 1, 1);
+	c->rc = q ? retain_message(c->b, q) : HERR_NOMEM;
+	free(q);
+	return 0;
+}
+
+/* A device's manifest topics hold the newest manifest of each type addressed to it (endpoint.c
+ * publishes each new one to every device it addresses). A device enrolled after a manifest was
+ * issued to its model or to all has none yet: retain them now, before it subscribes. Costs store
+ * reads only while a topic is empty. */
+static void catch_up_manifests(struct broker *b, const char *id)
+{
+	static const char *const types[] = { "pins", "keys", "firmware" };
+	char topic[160];
+	int64_t delivered = -1;
+	size_t i;
+
+	if (!b->store)
+		return;
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		struct catch_up c = { .b = b, .topic = topic, .rc = HERR_OK };
+		enum herr rc;
+
+		snprintf(topic, sizeof(topic), ACL_PREFIX "%s/manifest/%s", id, types[i]);
+		if (retained_has(b, id, topic))
+			continue;
+		if (delivered < 0 && store_manifest_delivered(b->store, &delivered) != HERR_OK) {
+			log_warn("%s: its manifests could not be looked up", id);
+			return;
+		}
+		c.delivered = delivered;
+		rc = store_manifest_for_device(b->store, id, types[i], 0, retain_manifest, &c);
+		if ((rc != HERR_OK && rc != HERR_NOTFOUND) || c.rc != HERR_OK)
+			log_warn("%s: the newest %s manifest could not be retained for it", id, types[i]);
+	}
+}
+
 uint8_t broker_connect(struct broker *b, const char *id, enum acl_role role, void *conn,
 		       const struct mqtt_connect *c, struct broker_session **session, int *present)
 {
@@ -511,6 +578,8 @@ uint8_t broker_connect(struct broker *b, const char *id, enum acl_role role, voi
 			return MQTT_CONNACK_UNAVAILABLE;
 		}
 	}
+	if (role == ACL_DEVICE)
+		catch_up_manifests(b, id);
 	*session = s;
 	return MQTT_CONNACK_ACCEPTED;
 }
@@ -571,6 +640,21 @@ enum herr broker_publish_in(struct broker *b, struct broker_session *s, const st
 		} else {
 			b->stats.acks_recorded++;
 		}
+	}
+	if (acl_is_leaf(p->topic.p, p->topic.len, "status") && b->store && p->payload_len > 0) {
+		struct ack_status st;
+		const char *why;
+		enum herr prc = ack_status_parse(p->payload, p->payload_len, &st, &why);
+
+		if (prc == HERR_INVALID)
+			log_debug("%s: status not read: %s", s->id, why);
+		else if (prc == HERR_OK)
+			prc = store_device_report(b->store, s->id, st.firmware[0] ? st.firmware : NULL,
+						  st.security_version, (int64_t)time(NULL));
+		if (prc != HERR_OK && prc != HERR_NOTFOUND && prc != HERR_INVALID)
+			return HERR_STORE;
+		if (b->ingest && ingest_seen(b->ingest, s->id, (int64_t)time(NULL)) != HERR_OK)
+			return HERR_STORE;
 	}
 	m = qmsg_new(p->topic.p, p->topic.len, p->payload, p->payload_len, p->qos > 1 ? 1 : p->qos, 0);
 	if (!m)

@@ -72,5 +72,7 @@ int cmd_config(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
 int cmd_pins(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_firmware(int argc, char **argv);
+int cmd_rollout(int argc, char **argv);
 
 #endif

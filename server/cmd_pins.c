@@ -19,15 +19,18 @@ static const char usage[] =
 	"  make the next and backup keys if missing and announce the pin set to every device\n"
 	"hearth pins status --data DIR\n"
 	"  how many active devices (seen in the last 30 days) acknowledged the newest pin set; the rest\n"
-	"hearth pins switch --data DIR [--threshold PERCENT] [--force [--yes]]\n"
+	"hearth pins switch --data DIR [--threshold PERCENT] [--force [--yes]] [--backup]\n"
 	"  move the endpoint to the next key if at least PERCENT (default 100) of the active devices\n"
 	"  acknowledged a pin set holding it; --force switches anyway after naming the devices it\n"
-	"  strands and asking (--yes: without asking). Then a fresh next key is announced.\n";
+	"  strands and asking (--yes: without asking). Then a fresh next key is announced.\n"
+	"  --backup: the emergency path when the next key is compromised or lost: move to the backup\n"
+	"  key instead (DIR/keys/endpoint-backup.key, put back if it was kept offline); the next key\n"
+	"  is discarded and fresh next and backup keys are announced.\n";
 
 struct pins_args {
 	const char *data;
 	unsigned threshold;
-	int force, yes;
+	int force, yes, backup;
 };
 
 static int parse_args(const char *cmd, int argc, char **argv, struct pins_args *a)
@@ -37,6 +40,7 @@ static int parse_args(const char *cmd, int argc, char **argv, struct pins_args *
 		{ "threshold", required_argument, NULL, 't' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "yes", no_argument, NULL, 'y' },
+		{ "backup", no_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -45,11 +49,12 @@ static int parse_args(const char *cmd, int argc, char **argv, struct pins_args *
 	memset(a, 0, sizeof(*a));
 	a->threshold = 100;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "d:t:fyh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:t:fybh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': a->data = optarg; break;
 		case 'f': a->force = 1; break;
 		case 'y': a->yes = 1; break;
+		case 'b': a->backup = 1; break;
 		case 't':
 			if (cli_parse_uint(optarg, 1, 100, &a->threshold) != 0)
 				return cli_usage(cmd, usage, "--threshold must be 1..100 (percent)");
@@ -192,10 +197,11 @@ static int pins_switch_cmd(int argc, char **argv)
 			}
 		}
 	}
-	if (pins_switch(dd, actor, &version) != HERR_OK)
+	if ((a.backup ? pins_switch_backup(dd, actor, &version) : pins_switch(dd, actor, &version)) != HERR_OK)
 		goto out;
-	printf("switched: the endpoint serves its former next key; pin set version %lld announced with a "
-	       "fresh next key\n", (long long)version);
+	printf("switched: the endpoint serves its former %s key; pin set version %lld announced with a "
+	       "fresh next key%s\n", a.backup ? "backup" : "next", (long long)version,
+	       a.backup ? " and a fresh backup (the old next key was discarded)" : "");
 	r = CLI_OK;
 out:
 	datadir_close(dd);

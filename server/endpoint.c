@@ -29,6 +29,7 @@
 #include "server/ingest.h"
 #include "server/pki.h"
 #include "server/rest.h"
+#include "server/ticker.h"
 #include "server/tls.h"
 
 #define MAX_EVENTS 256
@@ -59,6 +60,7 @@ struct endpoint {
 	struct feed *feed;
 	int64_t maintained_hour;
 	struct rest *rest;
+	struct ticker *ticker;        /* rollouts, on a thread of its own */
 	int wakefd;              /* eventfd: the REST thread changed something the loop caches */
 	int wake_pending;
 	uint64_t commit_le[METRICS_COMMIT_BUCKETS], commit_count;
@@ -562,7 +564,10 @@ static enum herr setup(struct endpoint *ep)
 	rc = start_handshake_threads(ep);
 	if (rc != HERR_OK)
 		return rc;
-	return start_rest(ep);
+	rc = start_rest(ep);
+	if (rc != HERR_OK)
+		return rc;
+	return ticker_start(ep->dd->path, rest_changed, ep, &ep->ticker);
 }
 
 /* SIGHUP: the configuration file and environment again (limits change for new checks at once),
@@ -700,6 +705,7 @@ enum herr endpoint_run(struct datadir *dd, struct config *conf)
 	if (rc == HERR_OK)
 		loop(&ep);
 	rest_stop(ep.rest); /* first: its hooks point into ep */
+	ticker_stop(ep.ticker);
 	hs_pool_free(ep.pool);
 	commit_batch(&ep);
 	for (c = ep.conns; c; c = conn_next(c))

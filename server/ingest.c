@@ -167,6 +167,25 @@ static const struct policy *model_policy(struct ingest *ing, const char *model, 
 	return e->policy;
 }
 
+/* The model's last-seen granularity; 0 if the device is unknown to the store. */
+static uint32_t seen_bucket(struct ingest *ing, const char *model, int64_t now)
+{
+	const struct policy *pol = model_policy(ing, model, now);
+
+	return pol ? pol->last_seen_bucket_s : INGEST_DEFAULT_LAST_SEEN_S;
+}
+
+enum herr ingest_seen(struct ingest *ing, const char *id, int64_t now)
+{
+	const char *model = device_model(ing, id, now);
+	uint32_t seen_s;
+
+	if (!model)
+		return HERR_STORE;
+	seen_s = seen_bucket(ing, model, now);
+	return store_last_seen(ing->store, id, now - now % seen_s);
+}
+
 enum herr ingest_telemetry(struct ingest *ing, const char *id, const uint8_t *payload, size_t len,
 			   int64_t now)
 {

@@ -35,4 +35,9 @@ const struct ingest_stats *ingest_stats(const struct ingest *ing);
 enum herr ingest_telemetry(struct ingest *ing, const char *id, const uint8_t *payload, size_t len,
 			   int64_t now);
 
+/* Device id showed it is alive without telemetry (its status, at now): its last-seen bucket, as
+ * coarse as its model's policy says, so that readiness counts (pins) see devices that send no
+ * telemetry. HERR_STORE if the store failed. */
+enum herr ingest_seen(struct ingest *ing, const char *id, int64_t now);
+
 #endif

@@ -26,6 +26,8 @@ static const char usage[] =
 	"  manifest issue|upload|sign|verify ...   signed manifests (DSSE): issue, upload one signed elsewhere\n"
 	"  pins    show|rotate|status|switch ...   the endpoint's pin set and its gated rotation\n"
 	"  keys    show|rotate ...       the manifest-signing key and its rotation\n"
+	"  firmware add|list ...         firmware releases (images per model)\n"
+	"  rollout create|list|show|devices|widen|pause|resume|abort ...   offering a release to devices\n"
 	"  version\n"
 	"\n"
 	"DIR defaults to $HEARTH_DATA, then " CLI_DEFAULT_DATA ". `hearth COMMAND --help` for more.\n";
@@ -38,7 +40,7 @@ static const struct {
 	{ "device", cmd_device }, { "client", cmd_client }, { "model", cmd_model }, { "ca", cmd_ca },
 	{ "telemetry", cmd_telemetry }, { "token", cmd_token }, { "api", cmd_api },
 	{ "manifest", cmd_manifest }, { "pins", cmd_pins },
-	{ "keys", cmd_keys },
+	{ "keys", cmd_keys }, { "firmware", cmd_firmware }, { "rollout", cmd_rollout },
 };
 
 int main(int argc, char **argv)

@@ -84,7 +84,7 @@ enum herr pins_announce(struct datadir *dd, const char *actor, int64_t *version)
 /* The newest pin set sent to everyone: its version and its "next" pin. */
 struct latest {
 	int64_t version;
-	char next[CA_PIN_LEN];
+	char next[CA_PIN_LEN], backup[CA_PIN_LEN];
 };
 
 static int take_latest(void *ctx, const struct store_manifest *m)
@@ -101,6 +101,8 @@ static int take_latest(void *ctx, const struct store_manifest *m)
 		body = json_loadb((const char *)raw, raw_len, 0, NULL);
 	snprintf(l->next, sizeof(l->next), "%s", json_string_value(json_object_get(body, "next")) ?
 		 json_string_value(json_object_get(body, "next")) : "");
+	snprintf(l->backup, sizeof(l->backup), "%s", json_string_value(json_object_get(body, "backup")) ?
+		 json_string_value(json_object_get(body, "backup")) : "");
 	json_decref(body);
 	json_decref(env);
 	free(raw);
@@ -137,6 +139,7 @@ enum herr pins_status(struct datadir *dd, int64_t now, struct pins_status *out, 
 		return rc;
 	out->version = l.version;
 	memcpy(out->next, l.next, sizeof(out->next));
+	memcpy(out->backup, l.backup, sizeof(out->backup));
 	return store_manifest_readiness(dd->store, "pins", l.version, now - (int64_t)PINS_SEEN_DAYS * 86400,
 					count_device, &c);
 }
@@ -155,19 +158,26 @@ static enum herr move(struct datadir *dd, const char *from, const char *to)
 	return HERR_OK;
 }
 
-enum herr pins_switch(struct datadir *dd, const char *actor, int64_t *version)
+/* Move the endpoint to the key in file to_rel (next or backup), announced as announced. */
+static enum herr switch_to(struct datadir *dd, const char *to_rel, int backup, const char *actor, int64_t *version)
 {
 	struct ca_cert_info info;
 	struct pins_status st;
 	struct pins_set p;
+	char path[PATH_MAX];
+	const char *want, *said;
 	enum herr rc;
 
 	*version = 0;
 	if ((rc = pins_read(dd, &p)) != HERR_OK)
 		return rc;
 	rc = pins_status(dd, 0, &st, NULL, NULL);
-	if (rc == HERR_NOTFOUND || (rc == HERR_OK && (!p.next[0] || strcmp(st.next, p.next) != 0))) {
-		log_err("the next key was not announced in the newest pin set: run 'hearth pins rotate' first");
+	want = backup ? p.backup : p.next;
+	said = backup ? st.backup : st.next;
+	if (rc == HERR_NOTFOUND || (rc == HERR_OK && (!want[0] || strcmp(said, want) != 0))) {
+		log_err("the %s key is not on disk or was not announced in the newest pin set: %s",
+			backup ? "backup" : "next", backup ? "put the backup key back as " PINS_BACKUP_KEY :
+			"run 'hearth pins rotate' first");
 		return HERR_STATE;
 	}
 	if (rc != HERR_OK)
@@ -175,16 +185,30 @@ enum herr pins_switch(struct datadir *dd, const char *actor, int64_t *version)
 	/* The key first, then the certificate: the server reloads when the certificate file changes. */
 	if ((rc = move(dd, DATADIR_ENDPOINT_KEY, PINS_RETIRED_KEY)) != HERR_OK)
 		return rc;
-	if ((rc = move(dd, PINS_NEXT_KEY, DATADIR_ENDPOINT_KEY)) != HERR_OK) {
+	if ((rc = move(dd, to_rel, DATADIR_ENDPOINT_KEY)) != HERR_OK) {
 		(void)move(dd, PINS_RETIRED_KEY, DATADIR_ENDPOINT_KEY);
 		return rc;
 	}
 	if ((rc = pki_rekey_endpoint(dd, actor, &info)) != HERR_OK) {
-		(void)move(dd, DATADIR_ENDPOINT_KEY, PINS_NEXT_KEY);
+		(void)move(dd, DATADIR_ENDPOINT_KEY, to_rel);
 		(void)move(dd, PINS_RETIRED_KEY, DATADIR_ENDPOINT_KEY);
 		return rc;
 	}
-	log_info("endpoint moved to its next key (certificate serial %s)", info.serial_hex);
+	log_info("endpoint moved to its %s key (certificate serial %s)", backup ? "backup" : "next", info.serial_hex);
+	/* The emergency path: the next key is no longer trusted, so it goes; announcing makes a fresh
+	 * next and backup. */
+	if (backup && datadir_file(dd, PINS_NEXT_KEY, path, sizeof(path)) == HERR_OK && unlink(path) == 0)
+		log_warn("the next key was discarded: a fresh one is announced");
 	/* A fresh next key, and the set without the old key. */
 	return pins_announce(dd, actor, version);
+}
+
+enum herr pins_switch(struct datadir *dd, const char *actor, int64_t *version)
+{
+	return switch_to(dd, PINS_NEXT_KEY, 0, actor, version);
+}
+
+enum herr pins_switch_backup(struct datadir *dd, const char *actor, int64_t *version)
+{
+	return switch_to(dd, PINS_BACKUP_KEY, 1, actor, version);
 }

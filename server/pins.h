@@ -39,6 +39,7 @@ enum herr pins_announce(struct datadir *dd, const char *actor, int64_t *version)
 struct pins_status {
 	int64_t version;
 	char next[CA_PIN_LEN];     /* the next pin that set announced */
+	char backup[CA_PIN_LEN];   /* and its backup pin */
 	size_t active, acked;
 };
 typedef int (*pins_stranded_fn)(void *ctx, const char *id);
@@ -50,5 +51,10 @@ enum herr pins_status(struct datadir *dd, int64_t now, struct pins_status *out, 
  * announced. HERR_STATE if the newest announced set does not hold the next key (announce first).
  * The readiness gate is the caller's. */
 enum herr pins_switch(struct datadir *dd, const char *actor, int64_t *version);
+/* The emergency path (the next key is compromised or lost): the same to the backup key, which must
+ * be on disk again as PINS_BACKUP_KEY if it was kept offline; the next key is deleted, and a fresh
+ * next and backup key are made and announced. Devices that applied the set holding the backup
+ * keep talking to the endpoint. HERR_STATE as above. */
+enum herr pins_switch_backup(struct datadir *dd, const char *actor, int64_t *version);
 
 #endif

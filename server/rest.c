@@ -2,6 +2,9 @@
  * authentication and its rate limit, and writing answers. Resources are in rest_*.c. */
 #include "server/rest.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -10,11 +13,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <mbedtls/sha256.h>
 #include <microhttpd.h>
 
 #include "ca/cert.h"
@@ -54,11 +59,18 @@ struct rest {
 	struct auth_slot slots[AUTH_SLOTS];
 };
 
-/* A request in progress: its body as it arrives. */
+/* A request in progress: its body as it arrives (in memory), or, on a streaming route, the upload
+ * being written to a file (authenticated before the first byte is read). */
 struct pending {
 	uint8_t *body;
 	size_t len;
 	int too_big;
+	const struct route *route;   /* a streaming route, matched and authenticated */
+	struct rest_upload up;
+	mbedtls_sha256_context sha;
+	int fd;                      /* the upload's file, or -1 */
+	int failed;                  /* writing the upload failed */
+	char actor[96], params[2][65];
 };
 
 /* DEVICE: no API token, but a device's client certificate (mTLS), checked against the store. */
@@ -68,6 +80,7 @@ struct route {
 	const char *method, *pattern;
 	int need;                    /* enum scope_need */
 	void (*fn)(struct rest_req *req);
+	int stream;                  /* the body (application/octet-stream) goes to a file: rest_upload */
 };
 
 static void healthz(struct rest_req *req);
@@ -76,33 +89,45 @@ static void metrics(struct rest_req *req);
 /* The routes: docs/openapi.yaml describes each (`hearth api routes` prints this table, and a test
  * compares the two). */
 static const struct route routes[] = {
-	{ "GET", "/healthz", PUBLIC, healthz },
-	{ "GET", "/metrics", NEED_READ, metrics },
-	{ "GET", "/api/v1/devices", NEED_READ, rest_devices_list },
-	{ "POST", "/api/v1/devices", NEED_OPERATE, rest_devices_create },
-	{ "GET", "/api/v1/devices/{id}", NEED_READ, rest_device_get },
-	{ "PATCH", "/api/v1/devices/{id}", NEED_OPERATE, rest_device_patch },
-	{ "DELETE", "/api/v1/devices/{id}", NEED_ADMIN, rest_device_delete },
-	{ "POST", "/api/v1/devices/{id}/revoke", NEED_OPERATE, rest_device_revoke },
-	{ "GET", "/api/v1/devices/{id}/certificates", NEED_READ, rest_device_certs },
-	{ "GET", "/api/v1/devices/{id}/telemetry", NEED_READ, rest_device_telemetry },
-	{ "GET", "/api/v1/telemetry/dropped", NEED_READ, rest_telemetry_dropped },
-	{ "GET", "/api/v1/models", NEED_READ, rest_models_list },
-	{ "GET", "/api/v1/models/{name}", NEED_READ, rest_model_get },
-	{ "PUT", "/api/v1/models/{name}", NEED_ADMIN, rest_model_put },
-	{ "GET", "/api/v1/enrollment-tokens", NEED_READ, rest_enroll_tokens_list },
-	{ "POST", "/api/v1/enrollment-tokens", NEED_OPERATE, rest_enroll_tokens_create },
-	{ "DELETE", "/api/v1/enrollment-tokens/{id}", NEED_OPERATE, rest_enroll_token_delete },
-	{ "POST", "/api/v1/enroll", PUBLIC, rest_enroll },
-	{ "GET", "/api/v1/ca/chain", NEED_READ, rest_ca_chain },
-	{ "GET", "/api/v1/ca/crl", PUBLIC, rest_ca_crl },
-	{ "GET", "/api/v1/ca/pins", NEED_READ, rest_ca_pins },
-	{ "GET", "/api/v1/audit", NEED_ADMIN, rest_audit_list },
-	{ "GET", "/api/v1/pins", NEED_READ, rest_pins_status },
-	{ "POST", "/api/v1/pins/rotate", NEED_ADMIN, rest_pins_rotate },
-	{ "POST", "/api/v1/pins/switch", NEED_ADMIN, rest_pins_switch },
-	{ "POST", "/api/v1/device/renew", DEVICE, rest_device_renew },
-	{ "GET", "/api/v1/device/manifests/{type}", DEVICE, rest_device_manifest },
+	{ "GET", "/healthz", PUBLIC, healthz, 0 },
+	{ "GET", "/metrics", NEED_READ, metrics, 0 },
+	{ "GET", "/api/v1/devices", NEED_READ, rest_devices_list, 0 },
+	{ "POST", "/api/v1/devices", NEED_OPERATE, rest_devices_create, 0 },
+	{ "GET", "/api/v1/devices/{id}", NEED_READ, rest_device_get, 0 },
+	{ "PATCH", "/api/v1/devices/{id}", NEED_OPERATE, rest_device_patch, 0 },
+	{ "DELETE", "/api/v1/devices/{id}", NEED_ADMIN, rest_device_delete, 0 },
+	{ "POST", "/api/v1/devices/{id}/revoke", NEED_OPERATE, rest_device_revoke, 0 },
+	{ "GET", "/api/v1/devices/{id}/certificates", NEED_READ, rest_device_certs, 0 },
+	{ "GET", "/api/v1/devices/{id}/telemetry", NEED_READ, rest_device_telemetry, 0 },
+	{ "GET", "/api/v1/telemetry/dropped", NEED_READ, rest_telemetry_dropped, 0 },
+	{ "GET", "/api/v1/models", NEED_READ, rest_models_list, 0 },
+	{ "GET", "/api/v1/models/{name}", NEED_READ, rest_model_get, 0 },
+	{ "PUT", "/api/v1/models/{name}", NEED_ADMIN, rest_model_put, 0 },
+	{ "GET", "/api/v1/enrollment-tokens", NEED_READ, rest_enroll_tokens_list, 0 },
+	{ "POST", "/api/v1/enrollment-tokens", NEED_OPERATE, rest_enroll_tokens_create, 0 },
+	{ "DELETE", "/api/v1/enrollment-tokens/{id}", NEED_OPERATE, rest_enroll_token_delete, 0 },
+	{ "POST", "/api/v1/enroll", PUBLIC, rest_enroll, 0 },
+	{ "GET", "/api/v1/ca/chain", NEED_READ, rest_ca_chain, 0 },
+	{ "GET", "/api/v1/ca/crl", PUBLIC, rest_ca_crl, 0 },
+	{ "GET", "/api/v1/ca/pins", NEED_READ, rest_ca_pins, 0 },
+	{ "GET", "/api/v1/audit", NEED_ADMIN, rest_audit_list, 0 },
+	{ "GET", "/api/v1/pins", NEED_READ, rest_pins_status, 0 },
+	{ "POST", "/api/v1/pins/rotate", NEED_ADMIN, rest_pins_rotate, 0 },
+	{ "POST", "/api/v1/pins/switch", NEED_ADMIN, rest_pins_switch, 0 },
+	{ "POST", "/api/v1/device/renew", DEVICE, rest_device_renew, 0 },
+	{ "GET", "/api/v1/device/manifests/{type}", DEVICE, rest_device_manifest, 0 },
+	{ "GET", "/api/v1/models/{name}/firmware", NEED_READ, rest_firmware_list, 0 },
+	{ "POST", "/api/v1/models/{name}/firmware", NEED_ADMIN, rest_firmware_upload, 1 },
+	{ "GET", "/api/v1/firmware/{id}", NEED_READ, rest_firmware_get, 0 },
+	{ "GET", "/api/v1/rollouts", NEED_READ, rest_rollouts_list, 0 },
+	{ "POST", "/api/v1/rollouts", NEED_OPERATE, rest_rollout_create, 0 },
+	{ "GET", "/api/v1/rollouts/{id}", NEED_READ, rest_rollout_get, 0 },
+	{ "PATCH", "/api/v1/rollouts/{id}", NEED_OPERATE, rest_rollout_patch, 0 },
+	{ "GET", "/api/v1/rollouts/{id}/devices", NEED_READ, rest_rollout_devices, 0 },
+	{ "POST", "/api/v1/rollouts/{id}/pause", NEED_OPERATE, rest_rollout_pause, 0 },
+	{ "POST", "/api/v1/rollouts/{id}/resume", NEED_OPERATE, rest_rollout_resume, 0 },
+	{ "POST", "/api/v1/rollouts/{id}/abort", NEED_OPERATE, rest_rollout_abort, 0 },
+	{ "GET", "/api/v1/device/firmware/{id}", DEVICE, rest_device_firmware, 0 },
 };
 
 void rest_print_routes(FILE *out)
@@ -117,8 +142,18 @@ void rest_print_routes(FILE *out)
 
 /* --- answers ---------------------------------------------------------------------------------- */
 
+static void drop_file(struct rest_req *req)
+{
+	if (req->has_file)
+		close(req->out_fd);
+	req->has_file = 0;
+	req->out_fd = -1;
+	req->content_range[0] = '\0';
+}
+
 void rest_reply_text(struct rest_req *req, unsigned status, const char *type, const char *text, size_t len)
 {
+	drop_file(req);
 	free(req->out);
 	req->out = malloc(len + 1);
 	req->out_len = 0;
@@ -133,11 +168,33 @@ void rest_reply_text(struct rest_req *req, unsigned status, const char *type, co
 	req->out_type = type;
 }
 
+void rest_reply_file(struct rest_req *req, unsigned status, const char *type, int fd, uint64_t offset,
+		     uint64_t len, const char *content_range)
+{
+	drop_file(req);
+	free(req->out);
+	req->out = NULL;
+	req->out_len = 0;
+	req->has_file = 1;
+	req->out_fd = fd;
+	req->out_offset = offset;
+	req->out_file_len = len;
+	req->status = status;
+	req->out_type = type;
+	snprintf(req->content_range, sizeof(req->content_range), "%s", content_range ? content_range : "");
+}
+
+const char *rest_header(struct rest_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
 void rest_reply_json(struct rest_req *req, unsigned status, json_t *body)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
 
 	json_decref(body);
+	drop_file(req);
 	if (!text) {
 		rest_reply_text(req, 500, "application/json",
 				"{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}", 56);
@@ -487,9 +544,9 @@ static int authenticate_device(struct rest *r, struct rest_req *req)
 	return 0;
 }
 
-static void dispatch(struct rest *r, struct rest_req *req)
+/* The route for req (params filled), or NULL with an error answered (404, 405, 400). */
+static const struct route *lookup(struct rest_req *req, char params[2][65])
 {
-	char params[2][65];
 	int allowed_other_method = 0, bad_param = 0;
 	size_t i;
 
@@ -508,11 +565,7 @@ static void dispatch(struct rest *r, struct rest_req *req)
 		}
 		req->params[0] = params[0];
 		req->params[1] = params[1];
-		if (routes[i].need == DEVICE ? authenticate_device(r, req) != 0 :
-		    routes[i].need != PUBLIC && authenticate(r, req, routes[i].need) != 0)
-			return;
-		routes[i].fn(req);
-		return;
+		return &routes[i];
 	}
 	if (bad_param)
 		rest_reply_error(req, 400, "invalid_id", "an id in the path must match [A-Za-z0-9_-]{1,64}");
@@ -520,6 +573,31 @@ static void dispatch(struct rest *r, struct rest_req *req)
 		rest_reply_error(req, 405, "method_not_allowed", "%s is not allowed here", req->method);
 	else
 		rest_reply_error(req, 404, "not_found", "no such resource");
+	return NULL;
+}
+
+/* 0 if the caller may use rt (req->actor set), else an error was answered. */
+static int admit(struct rest *r, struct rest_req *req, const struct route *rt)
+{
+	if (rt->need == DEVICE)
+		return authenticate_device(r, req);
+	if (rt->need != PUBLIC)
+		return authenticate(r, req, rt->need);
+	return 0;
+}
+
+static void dispatch(struct rest *r, struct rest_req *req)
+{
+	char params[2][65];
+	const struct route *rt = lookup(req, params);
+
+	if (!rt || admit(r, req, rt) != 0)
+		return;
+	if (rt->stream) { /* reached only without a body: the upload path handles the others */
+		rest_reply_error(req, 415, "unsupported_media_type", "the body must be application/octet-stream");
+		return;
+	}
+	rt->fn(req);
 }
 
 static void client_addr(struct MHD_Connection *conn, char *buf, size_t size)
@@ -541,10 +619,20 @@ static enum MHD_Result send_answer(struct MHD_Connection *conn, struct rest_req 
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(req->out_len, req->out, MHD_RESPMEM_MUST_FREE);
-	if (!resp)
-		return MHD_NO;
-	req->out = NULL; /* ownership passed */
+	if (req->has_file) {
+		resp = MHD_create_response_from_fd_at_offset64(req->out_file_len, req->out_fd, req->out_offset);
+		if (!resp)
+			return MHD_NO;
+		req->has_file = 0; /* the response closes it */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+	} else {
+		resp = MHD_create_response_from_buffer(req->out_len, req->out, MHD_RESPMEM_MUST_FREE);
+		if (!resp)
+			return MHD_NO;
+		req->out = NULL; /* ownership passed */
+	}
+	if (req->content_range[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, req->content_range);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->out_type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -562,7 +650,7 @@ static enum MHD_Result early_error(struct rest *r, struct MHD_Connection *conn, 
 				   const char *url, unsigned status, const char *code, const char *msg)
 {
 	struct rest_req req = { .method = method, .path = url, .conn = conn, .dd = r->dd, .hooks = &r->hooks,
-				.rest = r };
+				.rest = r, .out_fd = -1 };
 	enum MHD_Result ret;
 
 	rest_reply_error(&req, status, code, "%s", msg);
@@ -571,6 +659,130 @@ static enum MHD_Result early_error(struct rest *r, struct MHD_Connection *conn, 
 	ret = send_answer(conn, &req);
 	free(req.out);
 	return ret;
+}
+
+static void request_init(struct rest *r, struct rest_req *req, struct MHD_Connection *conn, const char *url,
+			 const char *method)
+{
+	memset(req, 0, sizeof(*req));
+	req->method = method;
+	req->path = url;
+	req->body = (const uint8_t *)"";
+	req->conn = conn;
+	req->dd = r->dd;
+	req->hooks = &r->hooks;
+	req->rest = r;
+	req->out_fd = -1;
+	snprintf(req->actor, sizeof(req->actor), "anonymous");
+	client_addr(conn, req->addr, sizeof(req->addr));
+}
+
+static enum MHD_Result answer(struct MHD_Connection *conn, struct rest_req *req)
+{
+	enum MHD_Result ret;
+
+	if (!req->out && !req->has_file)
+		rest_reply_internal(req);
+	if (!req->out && !req->has_file)
+		return MHD_NO;
+	ret = send_answer(conn, req);
+	free(req->out);
+	drop_file(req);
+	return ret;
+}
+
+/* The headers of a request to a streaming route: who asks is checked before a byte of the body is
+ * read, then the body's file is opened. 0, or an answer was made (*ret). */
+static int upload_begin(struct rest *r, struct MHD_Connection *conn, struct pending *p, struct rest_req *req,
+			enum MHD_Result *ret)
+{
+	const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char dir[PATH_MAX];
+
+	if (admit(r, req, p->route) != 0)
+		goto answered;
+	if (!type || strncasecmp(type, "application/octet-stream", 24) != 0 || (type[24] && type[24] != ';')) {
+		rest_reply_error(req, 415, "unsupported_media_type", "the body must be application/octet-stream");
+		goto answered;
+	}
+	if (!cl || strspn(cl, "0123456789") != strlen(cl) || strlen(cl) > 12 ||
+	    strtoull(cl, NULL, 10) > REST_UPLOAD_MAX || strtoull(cl, NULL, 10) == 0) {
+		rest_reply_error(req, cl ? 413 : 411, cl ? "too_large" : "length_required",
+				 "an upload needs a Content-Length of 1 byte to 512 MiB");
+		goto answered;
+	}
+	if (datadir_file(r->dd, "firmware", dir, sizeof(dir)) != HERR_OK ||
+	    (mkdir(dir, 0700) != 0 && errno != EEXIST) ||
+	    (size_t)snprintf(p->up.path, sizeof(p->up.path), "%s/.upload-XXXXXX", dir) >= sizeof(p->up.path) ||
+	    (p->fd = mkostemp(p->up.path, O_CLOEXEC)) < 0) {
+		log_err("REST: no file for an upload in %s: %s", dir, strerror(errno));
+		p->up.path[0] = '\0';
+		rest_reply_internal(req);
+		goto answered;
+	}
+	(void)fchmod(p->fd, 0600);
+	mbedtls_sha256_init(&p->sha);
+	if (mbedtls_sha256_starts_ret(&p->sha, 0) != 0)
+		p->failed = 1;
+	snprintf(p->actor, sizeof(p->actor), "%s", req->actor);
+	return 0;
+answered:
+	*ret = answer(conn, req);
+	return -1;
+}
+
+static void upload_chunk(struct pending *p, const char *data, size_t len)
+{
+	size_t off = 0;
+
+	if (p->failed || p->too_big)
+		return;
+	if (p->up.size + len > REST_UPLOAD_MAX) {
+		p->too_big = 1;
+		return;
+	}
+	if (mbedtls_sha256_update_ret(&p->sha, (const unsigned char *)data, len) != 0)
+		p->failed = 1;
+	while (!p->failed && off < len) {
+		ssize_t n = write(p->fd, data + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_err("REST: writing an upload failed: %s", n < 0 ? strerror(errno) : "no progress");
+			p->failed = 1;
+			break;
+		}
+		off += (size_t)n;
+	}
+	p->up.size += len;
+}
+
+/* The whole upload arrived: to the handler with the file closed and its hash. */
+static enum MHD_Result upload_end(struct rest *r, struct MHD_Connection *conn, struct pending *p,
+				  struct rest_req *req)
+{
+	unsigned char digest[32];
+	size_t i;
+
+	req->params[0] = p->params[0];
+	req->params[1] = p->params[1];
+	snprintf(req->actor, sizeof(req->actor), "%s", p->actor);
+	if (p->too_big) {
+		rest_reply_error(req, 413, "too_large", "the upload is larger than 512 MiB");
+	} else if (p->failed || mbedtls_sha256_finish_ret(&p->sha, digest) != 0 || fsync(p->fd) != 0) {
+		rest_reply_error(req, 507, "insufficient_storage", "the upload could not be stored");
+	} else {
+		for (i = 0; i < sizeof(digest); i++)
+			snprintf(p->up.sha256 + 2 * i, 3, "%02x", digest[i]);
+		close(p->fd);
+		p->fd = -1;
+		req->upload = &p->up;
+		p->route->fn(req);
+	}
+	(void)r;
+	return answer(conn, req);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -585,14 +797,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)version;
 	if (!p) {
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+		char params[2][65];
+		const struct route *rt;
 
-		if (cl && (strlen(cl) > 9 || strtoul(cl, NULL, 10) > REST_BODY_MAX))
-			return early_error(r, conn, method, url, 413, "too_large", "the body is larger than 64 KiB");
 		p = calloc(1, sizeof(*p));
 		if (!p)
 			return MHD_NO;
+		p->fd = -1;
 		*con_cls = p;
+		/* A streaming route with a body: matched and authenticated now. */
+		request_init(r, &req, conn, url, method);
+		rt = (cl || te) ? lookup(&req, params) : NULL;
+		free(req.out);
+		req.out = NULL;
+		if (rt && rt->stream) {
+			p->route = rt;
+			memcpy(p->params, params, sizeof(params));
+			req.params[0] = p->params[0];
+			req.params[1] = p->params[1];
+			if (upload_begin(r, conn, p, &req, &ret) != 0)
+				return ret;
+			return MHD_YES;
+		}
+		if (cl && (strlen(cl) > 9 || strtoul(cl, NULL, 10) > REST_BODY_MAX))
+			return early_error(r, conn, method, url, 413, "too_large", "the body is larger than 64 KiB");
 		return MHD_YES;
+	}
+	if (p->route) {
+		if (*upload_data_size > 0) {
+			upload_chunk(p, upload_data, *upload_data_size);
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		request_init(r, &req, conn, url, method);
+		return upload_end(r, conn, p, &req);
 	}
 	if (*upload_data_size > 0) {
 		if (!p->too_big && p->len + *upload_data_size <= REST_BODY_MAX) {
@@ -613,25 +852,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (p->too_big)
 		return early_error(r, conn, method, url, 413, "too_large", "the body is larger than 64 KiB");
 
-	memset(&req, 0, sizeof(req));
-	req.method = method;
-	req.path = url;
-	req.body = p->body ? p->body : (const uint8_t *)"";
+	request_init(r, &req, conn, url, method);
+	if (p->body)
+		req.body = p->body;
 	req.body_len = p->len;
-	req.conn = conn;
-	req.dd = r->dd;
-	req.hooks = &r->hooks;
-	req.rest = r;
-	snprintf(req.actor, sizeof(req.actor), "anonymous");
-	client_addr(conn, req.addr, sizeof(req.addr));
 	dispatch(r, &req);
-	if (!req.out)
-		rest_reply_internal(&req);
-	if (!req.out)
-		return MHD_NO;
-	ret = send_answer(conn, &req);
-	free(req.out);
-	return ret;
+	return answer(conn, &req);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -643,6 +869,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)conn;
 	(void)toe;
 	if (p) {
+		if (p->fd >= 0)
+			close(p->fd);
+		if (p->route)
+			mbedtls_sha256_free(&p->sha);
+		if (p->up.path[0])
+			(void)unlink(p->up.path); /* not taken by the handler (it renames what it keeps) */
 		free(p->body);
 		free(p);
 		*con_cls = NULL;

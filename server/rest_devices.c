@@ -44,18 +44,23 @@ static int add_tag(void *ctx, const char *tag)
 static json_t *device_json(struct store *st, const struct store_device *d)
 {
 	struct json_list tags = { .items = json_array() };
+	struct store_device_firmware fw;
 
 	if (!tags.items)
 		return NULL;
-	if (store_device_tags(st, d->id, add_tag, &tags) != HERR_OK || tags.failed) {
+	if (store_device_tags(st, d->id, add_tag, &tags) != HERR_OK || tags.failed ||
+	    store_device_firmware(st, d->id, &fw) != HERR_OK) {
 		json_decref(tags.items);
 		return NULL;
 	}
-	return json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "id", d->id, "model", d->model,
+	/* firmware: what the device last reported on its status topic, or installed from a rollout. */
+	return json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:{s:s?, s:I}}", "id", d->id, "model", d->model,
 			 "status", d->status, "created_at", (json_int_t)d->created_at,
 			 "revoked_at", time_or_null(d->revoked_at),
 			 "cert_not_after", time_or_null(d->cert_not_after),
-			 "last_seen", time_or_null(d->last_seen), "tags", tags.items);
+			 "last_seen", time_or_null(d->last_seen), "tags", tags.items, "firmware", "version",
+			 fw.firmware_version[0] ? fw.firmware_version : NULL, "security_version",
+			 (json_int_t)fw.security_version);
 }
 
 /* Answer 200 with the device id as it is now (after a change), or 404. */

@@ -11,7 +11,9 @@
 
 #include "ca/cert.h"
 #include "ca/csr.h"
+#include "common/log.h"
 #include "common/rng.h"
+#include "server/pins.h"
 #include "server/pki.h"
 #include "server/rest_internal.h"
 #include "server/store.h"
@@ -255,12 +257,41 @@ static enum herr random_id(char id[2 * RANDOM_ID_BYTES + 1])
 	return HERR_OK;
 }
 
-/* What the device takes home. */
-static json_t *enrolled(const char *id, const char *cert, const char *chain, const struct pki_anchors *a)
+static int take_version(void *ctx, const struct store_manifest *m)
 {
-	return json_pack("{s:s, s:s, s:s, s:[s], s:[{s:s, s:s}]}", "device_id", id, "certificate", cert,
-			 "ca_chain", chain, "pins", a->endpoint_pin, "manifest_keys", "keyid", a->manifest_keyid,
-			 "public_key", a->manifest_public_pem);
+	*(int64_t *)ctx = m->version;
+	return 0;
+}
+
+/* What the device takes home: its certificate and what it is to trust. The pins are every key of
+ * the endpoint's pin set on disk (current, and next and backup once a rotation announced them), so
+ * that a device enrolled in the middle of a rotation survives its switch; keys_version is the newest
+ * signing-key rotation, where the device's walk of keys manifests starts. */
+static json_t *enrolled(struct rest_req *req, const char *id, const char *model, const char *cert,
+			const char *chain, const struct pki_anchors *a)
+{
+	struct pins_set set;
+	int64_t keys_version = 0;
+	json_t *pins = json_array();
+	enum herr rc;
+
+	if (pins_read(req->dd, &set) == HERR_OK) {
+		const char *each[3] = { set.current, set.next, set.backup };
+		size_t i;
+
+		for (i = 0; i < 3; i++)
+			if (each[i][0])
+				json_array_append_new(pins, json_string(each[i]));
+	}
+	if (json_array_size(pins) == 0)
+		json_array_append_new(pins, json_string(a->endpoint_pin));
+	rc = store_manifest_latest_target(req->dd->store, "all", "keys", take_version, &keys_version);
+	if (rc != HERR_OK && rc != HERR_NOTFOUND)
+		log_warn("enroll: the newest keys manifest could not be read; keys_version 0");
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:[{s:s, s:s}], s:I}", "device_id", id, "model", model,
+			 "certificate", cert, "ca_chain", chain, "pins", pins, "manifest_keys", "keyid",
+			 a->manifest_keyid, "public_key", a->manifest_public_pem, "keys_version",
+			 (json_int_t)keys_version);
 }
 
 void rest_enroll(struct rest_req *req)
@@ -367,7 +398,7 @@ void rest_enroll(struct rest_req *req)
 			rest_reply_internal(req);
 		goto out;
 	}
-	rest_reply_json(req, 201, enrolled(id, cert, chain, &anchors));
+	rest_reply_json(req, 201, enrolled(req, id, t.model, cert, chain, &anchors));
 out:
 	pki_anchors_clear(&anchors);
 	free(cert);

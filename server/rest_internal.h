@@ -30,13 +30,30 @@ struct rest_req {
 	const struct rest_hooks *hooks;
 	struct rest *rest;
 	void *conn;                  /* libmicrohttpd's connection (for rest_query) */
+	/* On a streaming route (a firmware upload): the body, already on disk. */
+	const struct rest_upload *upload;
 	/* The answer, set by rest_reply_*. */
 	unsigned status;
 	char *out;                   /* malloc'd */
 	size_t out_len;
 	const char *out_type;
+	int has_file;                /* rest_reply_file: out_fd from out_offset, out_file_len bytes */
+	int out_fd;
+	uint64_t out_offset, out_file_len;
+	char content_range[96];      /* "" or the Content-Range header of a 206/416 */
 };
 
+/* A streamed upload: written to a 0600 file in DIR/firmware as it arrives, hashed on the way. The
+ * glue deletes the file after the handler unless the handler moved it (rename). */
+#define REST_UPLOAD_MAX (512ULL * 1024 * 1024)
+struct rest_upload {
+	char path[4096];
+	uint64_t size;
+	char sha256[65];             /* lower-case hex of what was received */
+};
+
+/* A request header, or NULL. */
+const char *rest_header(struct rest_req *req, const char *name);
 /* A query parameter (decoded), or NULL. */
 const char *rest_query(struct rest_req *req, const char *key);
 
@@ -47,6 +64,10 @@ void rest_reply_text(struct rest_req *req, unsigned status, const char *type, co
 /* {"error": {"code": code, "message": ...}}; the message must not carry internals or secrets. */
 void rest_reply_error(struct rest_req *req, unsigned status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* Answer with len bytes of the open file fd from offset (the glue closes fd). content_range: the
+ * Content-Range header for 206/416, or NULL. */
+void rest_reply_file(struct rest_req *req, unsigned status, const char *type, int fd, uint64_t offset,
+		     uint64_t len, const char *content_range);
 /* 500 for a store failure (logged, not shown). */
 void rest_reply_internal(struct rest_req *req);
 
@@ -99,5 +120,17 @@ void rest_pins_status(struct rest_req *req);
 void rest_pins_rotate(struct rest_req *req);
 void rest_pins_switch(struct rest_req *req);
 void rest_device_manifest(struct rest_req *req);
+void rest_firmware_list(struct rest_req *req);
+void rest_firmware_upload(struct rest_req *req);
+void rest_firmware_get(struct rest_req *req);
+void rest_rollouts_list(struct rest_req *req);
+void rest_rollout_create(struct rest_req *req);
+void rest_rollout_get(struct rest_req *req);
+void rest_rollout_patch(struct rest_req *req);
+void rest_rollout_devices(struct rest_req *req);
+void rest_rollout_pause(struct rest_req *req);
+void rest_rollout_resume(struct rest_req *req);
+void rest_rollout_abort(struct rest_req *req);
+void rest_device_firmware(struct rest_req *req);
 
 #endif

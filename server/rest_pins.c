@@ -73,15 +73,15 @@ void rest_pins_rotate(struct rest_req *req)
 		rest_reply_json(req, 201, body);
 }
 
-/* POST /api/v1/pins/switch {"threshold"?: percent, "force"?: bool}: as `hearth pins switch`; with
- * force the answer names the devices it stranded. */
+/* POST /api/v1/pins/switch {"threshold"?: percent, "force"?: bool, "to"?: "next"|"backup"}: as
+ * `hearth pins switch [--backup]`; with force the answer names the devices it stranded. */
 void rest_pins_switch(struct rest_req *req)
 {
-	static const char *const allowed[] = { "threshold", "force", NULL };
+	static const char *const allowed[] = { "threshold", "force", "to", NULL };
 	struct pins_status st;
 	json_int_t threshold = 100;
 	json_t *in = NULL, *v, *before = NULL, *after = NULL;
-	int force = 0;
+	int force = 0, backup = 0;
 	int64_t version = 0;
 
 	if (req->body_len > 0) {
@@ -104,6 +104,14 @@ void rest_pins_switch(struct rest_req *req)
 			}
 			force = json_is_true(v);
 		}
+		if ((v = json_object_get(in, "to")) != NULL) {
+			if (!json_is_string(v) || (strcmp(json_string_value(v), "next") != 0 &&
+						   strcmp(json_string_value(v), "backup") != 0)) {
+				rest_reply_error(req, 422, "invalid_field", "to: \"next\" or \"backup\"");
+				goto out;
+			}
+			backup = strcmp(json_string_value(v), "backup") == 0;
+		}
 	}
 	before = status_json(req, &st);
 	if (!before)
@@ -114,9 +122,10 @@ void rest_pins_switch(struct rest_req *req)
 						    "status", before));
 		goto out;
 	}
-	if (pins_switch(req->dd, req->actor, &version) != HERR_OK) {
-		rest_reply_error(req, 409, "not_announced", "the next key was not announced in the newest pin set "
-				 "(POST /api/v1/pins/rotate first)");
+	if ((backup ? pins_switch_backup(req->dd, req->actor, &version) : pins_switch(req->dd, req->actor, &version)) !=
+	    HERR_OK) {
+		rest_reply_error(req, 409, "not_announced", "the %s key is not on disk or was not announced in the "
+				 "newest pin set (POST /api/v1/pins/rotate first)", backup ? "backup" : "next");
 		goto out;
 	}
 	rest_changed(req);

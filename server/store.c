@@ -366,3 +366,97 @@ enum herr store_manifest_readiness(struct store *st, const char *type, int64_t v
 {
 	return st->be->manifest_readiness(st->impl, type, version, seen_since, fn, ctx);
 }
+
+enum herr store_device_report(struct store *st, const char *id, const char *firmware_version,
+			      int64_t security_version, int64_t now)
+{
+	/* When a device reported is kept to the day: a status report comes with every connection, and
+	 * its exact time would say when someone came home (last_seen is coarse for the same reason). */
+	return st->be->device_report(st->impl, id, firmware_version, security_version, now - now % 86400);
+}
+
+enum herr store_device_firmware(struct store *st, const char *id, struct store_device_firmware *out)
+{
+	return st->be->device_firmware(st->impl, id, out);
+}
+
+enum herr store_release_insert(struct store *st, const struct store_release *r)
+{
+	return st->be->release_insert(st->impl, r);
+}
+
+enum herr store_release_get(struct store *st, const char *id, struct store_release *out)
+{
+	return st->be->release_get(st->impl, id, out);
+}
+
+enum herr store_release_list(struct store *st, const char *model, store_release_fn fn, void *ctx)
+{
+	return st->be->release_list(st->impl, model, fn, ctx);
+}
+
+enum herr store_release_offered(struct store *st, const char *device, const char *release, int *offered)
+{
+	return st->be->release_offered(st->impl, device, release, offered);
+}
+
+enum herr store_rollout_insert(struct store *st, const struct store_rollout *r)
+{
+	return st->be->rollout_insert(st->impl, r);
+}
+
+enum herr store_rollout_member_add(struct store *st, const char *rollout, const char *device)
+{
+	return st->be->rollout_member_add(st->impl, rollout, device);
+}
+
+enum herr store_rollout_get(struct store *st, const char *id, struct store_rollout *out)
+{
+	return st->be->rollout_get(st->impl, id, out);
+}
+
+enum herr store_rollout_list(struct store *st, const char *state, store_rollout_fn fn, void *ctx)
+{
+	return st->be->rollout_list(st->impl, state, fn, ctx);
+}
+
+enum herr store_rollout_set_state(struct store *st, const char *id, const char *from, const char *to,
+				  const char *reason, int64_t now)
+{
+	return st->be->rollout_set_state(st->impl, id, from, to, reason, now);
+}
+
+enum herr store_rollout_widen(struct store *st, const char *id, int64_t percent, int64_t now)
+{
+	return st->be->rollout_widen(st->impl, id, percent, now);
+}
+
+enum herr store_rollout_devices(struct store *st, const char *id, const char *after, size_t limit,
+				store_rollout_device_fn fn, void *ctx)
+{
+	return st->be->rollout_devices(st->impl, id, after, limit, fn, ctx);
+}
+
+enum herr store_rollout_candidates(struct store *st, const char *id, const char *after, size_t limit,
+				   store_id_fn fn, void *ctx)
+{
+	return st->be->rollout_candidates(st->impl, id, after, limit, fn, ctx);
+}
+
+enum herr store_rollout_offer(struct store *st, const char *rollout, const char *device,
+			      int64_t manifest_version, int64_t now)
+{
+	return st->be->rollout_offer(st->impl, rollout, device, manifest_version, now);
+}
+
+enum herr store_rollout_installs_pending(struct store *st, size_t limit, store_rollout_install_fn fn,
+					 void *ctx)
+{
+	return st->be->rollout_installs_pending(st->impl, limit, fn, ctx);
+}
+
+enum herr store_rollout_install_recorded(struct store *st, const char *rollout, const char *device,
+					 int64_t now)
+{
+	return st->be->rollout_install_recorded(st->impl, rollout, device, now);
+}

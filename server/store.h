@@ -259,6 +259,98 @@ enum herr store_manifest_ack(struct store *st, const char *id, const char *type,
 /* The active devices addressed by a model target, or the one of a device target (for delivery). */
 enum herr store_manifest_devices(struct store *st, const char *target, store_id_fn fn, void *ctx);
 
+/* What a device reported of itself: firmware_version (NULL: unchanged) and security_version (the
+ * largest ever reported or installed is kept: it never goes down, so -1 leaves it). Opens no
+ * transaction (the broker calls it inside its group commit). HERR_NOTFOUND for an unknown device. */
+enum herr store_device_report(struct store *st, const char *id, const char *firmware_version,
+			      int64_t security_version, int64_t now);
+/* The same as read back ("" and 0 if it never reported; reported_at is the start of the UTC day). */
+struct store_device_firmware {
+	char firmware_version[65];
+	int64_t security_version, reported_at;
+};
+enum herr store_device_firmware(struct store *st, const char *id, struct store_device_firmware *out);
+
+/* Firmware releases and rollouts (schema/migrations/0007_firmware.sql; the rules are in
+ * server/firmware.h). */
+struct store_release {
+	char id[33];
+	char model[65];
+	char version[65];
+	char sha256[65];
+	int64_t security_version, size, created_at;
+};
+typedef int (*store_release_fn)(void *ctx, const struct store_release *r);
+/* HERR_NOTFOUND if the model does not exist; HERR_EXISTS if it has a release of that version. */
+enum herr store_release_insert(struct store *st, const struct store_release *r);
+enum herr store_release_get(struct store *st, const char *id, struct store_release *out);
+/* The releases of model (every model if NULL), newest first. */
+enum herr store_release_list(struct store *st, const char *model, store_release_fn fn, void *ctx);
+
+/* A rollout. The device counts are filled when reading, by status: a device's status is its ack of
+ * the manifest version it was offered when that says downloading, installed, failed or
+ * rolled_back, and "offered" otherwise (no ack yet, received, applied, ...). */
+struct store_rollout {
+	char id[33];
+	char release[33];
+	char model[65];
+	char state[16];           /* "active", "paused", "aborted" */
+	char cohort[16];          /* "percent", "list", "tag" */
+	char tag[65];             /* "" unless a tag cohort */
+	char abort_reason[128];   /* "" unless aborted */
+	int64_t percent;          /* 0 unless a percent cohort */
+	int64_t failure_threshold, created_at, updated_at;
+	int64_t offered, downloading, installed, failed, rolled_back;
+};
+typedef int (*store_rollout_fn)(void *ctx, const struct store_rollout *r);
+/* Record a rollout (state, cohort and its parameters from r; counts ignored). HERR_NOTFOUND if the
+ * release does not exist, HERR_STATE if r->model has an active or paused rollout. */
+enum herr store_rollout_insert(struct store *st, const struct store_rollout *r);
+/* Add a device to a list cohort (a second time changes nothing). */
+enum herr store_rollout_member_add(struct store *st, const char *rollout, const char *device);
+enum herr store_rollout_get(struct store *st, const char *id, struct store_rollout *out);
+/* Rollouts in state (every state if NULL), newest first. */
+enum herr store_rollout_list(struct store *st, const char *state, store_rollout_fn fn, void *ctx);
+/* Move a rollout from state from (one of several: "active|paused") to state to, with the reason
+ * (may be NULL) as its abort reason. HERR_NOTFOUND, or HERR_STATE if it is not in from. */
+enum herr store_rollout_set_state(struct store *st, const char *id, const char *from, const char *to,
+				  const char *reason, int64_t now);
+/* A percent cohort's new percent; HERR_NOTFOUND, HERR_STATE if aborted, HERR_INVALID if not a
+ * percent cohort or not above the current percent (up to 100). */
+enum herr store_rollout_widen(struct store *st, const char *id, int64_t percent, int64_t now);
+/* The devices a rollout offered its release to, by device id after the cursor after ("" for the
+ * first), at most limit: status as above (static text), at when that ack came or else when
+ * offered. */
+struct store_rollout_device {
+	const char *device, *status;
+	int64_t manifest_version, offered_at, at;
+};
+typedef int (*store_rollout_device_fn)(void *ctx, const struct store_rollout_device *d);
+enum herr store_rollout_devices(struct store *st, const char *id, const char *after, size_t limit,
+				store_rollout_device_fn fn, void *ctx);
+/* Devices a rollout may offer to next, by id after the cursor after ("" for the first), at most
+ * limit: active, of its model, in its list or tag cohort (a percent cohort's bucket is the
+ * caller's to test), not yet offered by it, reporting a security version at or below the
+ * release's and a firmware version other than the release's. */
+enum herr store_rollout_candidates(struct store *st, const char *id, const char *after, size_t limit,
+				   store_id_fn fn, void *ctx);
+/* Record that rollout offered its release to device with the manifest of that version. */
+enum herr store_rollout_offer(struct store *st, const char *rollout, const char *device,
+			      int64_t manifest_version, int64_t now);
+/* Offered devices (of any rollout) that acknowledged "installed" and were not yet recorded, at
+ * most limit; and recording one (once). */
+struct store_rollout_install {
+	const char *rollout, *device, *version;
+	int64_t security_version;
+};
+typedef int (*store_rollout_install_fn)(void *ctx, const struct store_rollout_install *i);
+enum herr store_rollout_installs_pending(struct store *st, size_t limit, store_rollout_install_fn fn,
+					 void *ctx);
+enum herr store_rollout_install_recorded(struct store *st, const char *rollout, const char *device,
+					 int64_t now);
+/* Whether some rollout that is not aborted offered release to device. */
+enum herr store_release_offered(struct store *st, const char *device, const char *release, int *offered);
+
 /* Append to the audit log: who did what to which thing, when. detail may be NULL. */
 enum herr store_audit(struct store *st, int64_t at, const char *actor, const char *action,
 		      const char *target, const char *detail);

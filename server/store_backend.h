@@ -80,6 +80,30 @@ struct store_backend {
 	enum herr (*enroll_token_list)(void *impl, const char *after, size_t limit,
 				       store_enroll_token_fn fn, void *ctx);
 	enum herr (*enroll_token_revoke)(void *impl, const char *id, int64_t now);
+	enum herr (*device_report)(void *impl, const char *id, const char *firmware_version,
+				   int64_t security_version, int64_t now);
+	enum herr (*device_firmware)(void *impl, const char *id, struct store_device_firmware *out);
+	enum herr (*release_insert)(void *impl, const struct store_release *r);
+	enum herr (*release_get)(void *impl, const char *id, struct store_release *out);
+	enum herr (*release_list)(void *impl, const char *model, store_release_fn fn, void *ctx);
+	enum herr (*release_offered)(void *impl, const char *device, const char *release, int *offered);
+	enum herr (*rollout_insert)(void *impl, const struct store_rollout *r);
+	enum herr (*rollout_member_add)(void *impl, const char *rollout, const char *device);
+	enum herr (*rollout_get)(void *impl, const char *id, struct store_rollout *out);
+	enum herr (*rollout_list)(void *impl, const char *state, store_rollout_fn fn, void *ctx);
+	enum herr (*rollout_set_state)(void *impl, const char *id, const char *from, const char *to,
+				       const char *reason, int64_t now);
+	enum herr (*rollout_widen)(void *impl, const char *id, int64_t percent, int64_t now);
+	enum herr (*rollout_devices)(void *impl, const char *id, const char *after, size_t limit,
+				     store_rollout_device_fn fn, void *ctx);
+	enum herr (*rollout_candidates)(void *impl, const char *id, const char *after, size_t limit,
+					store_id_fn fn, void *ctx);
+	enum herr (*rollout_offer)(void *impl, const char *rollout, const char *device,
+				   int64_t manifest_version, int64_t now);
+	enum herr (*rollout_installs_pending)(void *impl, size_t limit, store_rollout_install_fn fn,
+					      void *ctx);
+	enum herr (*rollout_install_recorded)(void *impl, const char *rollout, const char *device,
+					      int64_t now);
 };
 
 /* Wrap an opened backend instance in a store; on failure closes impl. */

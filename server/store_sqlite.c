@@ -15,7 +15,7 @@
 
 /* Prepared statements kept for reuse, keyed by the address of their SQL text (always a string
  * literal here): preparing costs more than running most of these statements. Room for every
- * statement in this file (about 70), with some to spare. */
+ * statement in this file (about 100), with some to spare. */
 #define STMT_CACHE 128
 
 struct sq {
@@ -1385,6 +1385,393 @@ static enum herr sq_manifest_devices(void *impl, const char *target, store_id_fn
 	return rc;
 }
 
+/* --- firmware releases and rollouts ------------------------------------------------------------- */
+
+static enum herr sq_device_report(void *impl, const char *id, const char *firmware_version,
+				  int64_t security_version, int64_t now)
+{
+	int changed = 0;
+	enum herr rc = run(impl, &changed, "UPDATE devices SET firmware_version = COALESCE(?1, firmware_version),"
+			   " security_version = MAX(security_version, ?2), reported_at = ?3 WHERE id = ?4",
+			   "siis", firmware_version, security_version, now, id);
+
+	return rc == HERR_OK && changed == 0 ? HERR_NOTFOUND : rc;
+}
+
+static enum herr sq_device_firmware(void *impl, const char *id, struct store_device_firmware *out)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	memset(out, 0, sizeof(*out));
+	rc = prepare(s, &stmt, "SELECT firmware_version, security_version, COALESCE(reported_at, 0)"
+		     " FROM devices WHERE id = ?", "s", id);
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW) {
+		copy_text(out->firmware_version, sizeof(out->firmware_version), stmt, 0);
+		out->security_version = sqlite3_column_int64(stmt, 1);
+		out->reported_at = sqlite3_column_int64(stmt, 2);
+	} else {
+		rc = step == SQLITE_DONE ? HERR_NOTFOUND : sq_fail(__func__, s->db, "devices");
+	}
+	done(s, stmt);
+	return rc;
+}
+
+#define RELEASE_COLUMNS "id, model, version, sha256, security_version, size, created_at"
+
+static void read_release(sqlite3_stmt *stmt, struct store_release *r)
+{
+	memset(r, 0, sizeof(*r));
+	copy_text(r->id, sizeof(r->id), stmt, 0);
+	copy_text(r->model, sizeof(r->model), stmt, 1);
+	copy_text(r->version, sizeof(r->version), stmt, 2);
+	copy_text(r->sha256, sizeof(r->sha256), stmt, 3);
+	r->security_version = sqlite3_column_int64(stmt, 4);
+	r->size = sqlite3_column_int64(stmt, 5);
+	r->created_at = sqlite3_column_int64(stmt, 6);
+}
+
+static enum herr sq_release_insert(void *impl, const struct store_release *r)
+{
+	enum herr rc = row_exists(impl, "SELECT 1 FROM models WHERE name = ?", r->model);
+
+	if (rc != HERR_OK)
+		return rc;
+	return run(impl, NULL, "INSERT INTO firmware_releases (id, model, version, security_version, sha256,"
+		   " size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", "sssisii", r->id, r->model, r->version,
+		   r->security_version, r->sha256, r->size, r->created_at);
+}
+
+static enum herr sq_release_get(void *impl, const char *id, struct store_release *out)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT " RELEASE_COLUMNS " FROM firmware_releases WHERE id = ?", "s", id);
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		read_release(stmt, out);
+	else
+		rc = step == SQLITE_DONE ? HERR_NOTFOUND : sq_fail(__func__, s->db, "firmware_releases");
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_release_list(void *impl, const char *model, store_release_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	struct store_release r;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT " RELEASE_COLUMNS " FROM firmware_releases WHERE (?1 IS NULL OR model = ?1)"
+		     " ORDER BY created_at DESC, rowid DESC", "s", model);
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		read_release(stmt, &r);
+		if (fn(ctx, &r) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "firmware_releases");
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_release_offered(void *impl, const char *device, const char *release, int *offered)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	int64_t v = 0;
+	enum herr rc;
+
+	*offered = 0;
+	rc = prepare(s, &stmt, "SELECT EXISTS (SELECT 1 FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id"
+		     " WHERE rd.device_id = ? AND r.release_id = ? AND r.state <> 'aborted')", "ss", device, release);
+	if (rc == HERR_OK && (rc = one_int(s, stmt, &v, "rollout_devices")) == HERR_OK)
+		*offered = v != 0;
+	return rc;
+}
+
+/* A rollout device's status: its ack of the offered version when that is one of these, else
+ * "offered". The same rule in SQL (for the counts) and in C (for the listing). */
+#define ACK_FINAL_STATUSES "('downloading', 'installed', 'failed', 'rolled_back')"
+#define RD_STATUS \
+	"COALESCE((SELECT a.status FROM manifest_acks a WHERE a.device_id = rd.device_id" \
+	" AND a.type = 'firmware' AND a.version = rd.manifest_version" \
+	" AND a.status IN " ACK_FINAL_STATUSES "), 'offered')"
+#define RD_COUNT(status) \
+	" (SELECT COUNT(*) FROM rollout_devices rd WHERE rd.rollout_id = r.id AND " RD_STATUS " = '" status "')"
+
+static const char *rollout_status(const unsigned char *ack)
+{
+	static const char *const known[] = { "downloading", "installed", "failed", "rolled_back" };
+	size_t i;
+
+	for (i = 0; ack && i < sizeof(known) / sizeof(known[0]); i++) {
+		if (strcmp((const char *)ack, known[i]) == 0)
+			return known[i];
+	}
+	return "offered";
+}
+
+#define ROLLOUT_COLUMNS \
+	"r.id, r.release_id, r.model, r.state, r.cohort, COALESCE(r.tag, ''), COALESCE(r.abort_reason, '')," \
+	" COALESCE(r.percent, 0), r.failure_threshold, r.created_at, r.updated_at," \
+	RD_COUNT("offered") "," RD_COUNT("downloading") "," RD_COUNT("installed") "," RD_COUNT("failed") "," \
+	RD_COUNT("rolled_back")
+
+static void read_rollout(sqlite3_stmt *stmt, struct store_rollout *r)
+{
+	memset(r, 0, sizeof(*r));
+	copy_text(r->id, sizeof(r->id), stmt, 0);
+	copy_text(r->release, sizeof(r->release), stmt, 1);
+	copy_text(r->model, sizeof(r->model), stmt, 2);
+	copy_text(r->state, sizeof(r->state), stmt, 3);
+	copy_text(r->cohort, sizeof(r->cohort), stmt, 4);
+	copy_text(r->tag, sizeof(r->tag), stmt, 5);
+	copy_text(r->abort_reason, sizeof(r->abort_reason), stmt, 6);
+	r->percent = sqlite3_column_int64(stmt, 7);
+	r->failure_threshold = sqlite3_column_int64(stmt, 8);
+	r->created_at = sqlite3_column_int64(stmt, 9);
+	r->updated_at = sqlite3_column_int64(stmt, 10);
+	r->offered = sqlite3_column_int64(stmt, 11);
+	r->downloading = sqlite3_column_int64(stmt, 12);
+	r->installed = sqlite3_column_int64(stmt, 13);
+	r->failed = sqlite3_column_int64(stmt, 14);
+	r->rolled_back = sqlite3_column_int64(stmt, 15);
+}
+
+/* The model is the release's, taken in the statement; the unique index on live rollouts per model
+ * turns a second one into a uniqueness violation. */
+static enum herr sq_rollout_insert(void *impl, const struct store_rollout *r)
+{
+	int changed = 0;
+	enum herr rc = run(impl, &changed, "INSERT INTO rollouts (id, release_id, model, state, cohort, percent, tag,"
+			   " failure_threshold, created_at, updated_at)"
+			   " SELECT ?1, f.id, f.model, ?3, ?4, NULLIF(?5, 0), NULLIF(?6, ''), ?7, ?8, ?8"
+			   " FROM firmware_releases f WHERE f.id = ?2",
+			   "ssssisii", r->id, r->release, r->state, r->cohort, r->percent, r->tag,
+			   r->failure_threshold, r->created_at);
+
+	if (rc == HERR_EXISTS)
+		return HERR_STATE;
+	return rc == HERR_OK && changed == 0 ? HERR_NOTFOUND : rc;
+}
+
+static enum herr sq_rollout_member_add(void *impl, const char *rollout, const char *device)
+{
+	return run(impl, NULL, "INSERT INTO rollout_members (rollout_id, device_id) VALUES (?, ?)"
+		   " ON CONFLICT (rollout_id, device_id) DO NOTHING", "ss", rollout, device);
+}
+
+static enum herr sq_rollout_get(void *impl, const char *id, struct store_rollout *out)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT " ROLLOUT_COLUMNS " FROM rollouts r WHERE r.id = ?", "s", id);
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		read_rollout(stmt, out);
+	else
+		rc = step == SQLITE_DONE ? HERR_NOTFOUND : sq_fail(__func__, s->db, "rollouts");
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_rollout_list(void *impl, const char *state, store_rollout_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	struct store_rollout r;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT " ROLLOUT_COLUMNS " FROM rollouts r WHERE (?1 IS NULL OR r.state = ?1)"
+		     " ORDER BY r.created_at DESC, r.rowid DESC", "s", state);
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		read_rollout(stmt, &r);
+		if (fn(ctx, &r) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "rollouts");
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_rollout_set_state(void *impl, const char *id, const char *from, const char *to,
+				      const char *reason, int64_t now)
+{
+	int changed = 0;
+	enum herr rc = run(impl, &changed, "UPDATE rollouts SET state = ?3, abort_reason = ?4, updated_at = ?5"
+			   " WHERE id = ?1 AND instr('|' || ?2 || '|', '|' || state || '|') > 0",
+			   "ssssi", id, from, to, reason, now);
+
+	if (rc == HERR_OK && changed == 0)
+		rc = state_or_notfound(impl, "SELECT 1 FROM rollouts WHERE id = ?", id);
+	return rc;
+}
+
+static enum herr sq_rollout_widen(void *impl, const char *id, int64_t percent, int64_t now)
+{
+	struct store_rollout r;
+	int changed = 0;
+	enum herr rc = run(impl, &changed, "UPDATE rollouts SET percent = ?2, updated_at = ?3"
+			   " WHERE id = ?1 AND cohort = 'percent' AND state <> 'aborted' AND percent < ?2 AND ?2 <= 100",
+			   "sii", id, percent, now);
+
+	if (rc != HERR_OK || changed != 0)
+		return rc;
+	rc = sq_rollout_get(impl, id, &r);
+	if (rc != HERR_OK)
+		return rc;
+	return strcmp(r.state, "aborted") == 0 ? HERR_STATE : HERR_INVALID;
+}
+
+static enum herr sq_rollout_devices(void *impl, const char *id, const char *after, size_t limit,
+				    store_rollout_device_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT rd.device_id, rd.manifest_version, rd.offered_at, a.status, a.at"
+		     " FROM rollout_devices rd LEFT JOIN manifest_acks a ON a.device_id = rd.device_id"
+		     "  AND a.type = 'firmware' AND a.version = rd.manifest_version"
+		     " WHERE rd.rollout_id = ? AND rd.device_id > ? ORDER BY rd.device_id LIMIT ?", "ssi", id,
+		     after ? after : "", page_limit(limit));
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_rollout_device d = {
+			.device = (const char *)sqlite3_column_text(stmt, 0),
+			.manifest_version = sqlite3_column_int64(stmt, 1),
+			.offered_at = sqlite3_column_int64(stmt, 2),
+			.status = rollout_status(sqlite3_column_text(stmt, 3)),
+		};
+
+		d.at = sqlite3_column_type(stmt, 4) == SQLITE_NULL ? d.offered_at : sqlite3_column_int64(stmt, 4);
+		if (fn(ctx, &d) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "rollout_devices");
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr emit_ids(struct sq *s, sqlite3_stmt *stmt, store_id_fn fn, void *ctx, const char *what)
+{
+	enum herr rc = HERR_OK;
+	int step;
+
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (fn(ctx, (const char *)sqlite3_column_text(stmt, 0)) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, what);
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_rollout_candidates(void *impl, const char *id, const char *after, size_t limit,
+				       store_id_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+
+	rc = prepare(s, &stmt, "SELECT d.id FROM rollouts r JOIN firmware_releases f ON f.id = r.release_id"
+		     " JOIN devices d ON d.model = r.model"
+		     " WHERE r.id = ?1 AND d.status = 'active' AND d.id > ?2"
+		     " AND d.security_version <= f.security_version"
+		     " AND (d.firmware_version IS NULL OR d.firmware_version <> f.version)"
+		     " AND NOT EXISTS (SELECT 1 FROM rollout_devices rd WHERE rd.rollout_id = r.id AND rd.device_id = d.id)"
+		     " AND (r.cohort = 'percent'"
+		     "  OR (r.cohort = 'tag' AND EXISTS (SELECT 1 FROM device_tags t WHERE t.device_id = d.id AND t.tag = r.tag))"
+		     "  OR (r.cohort = 'list' AND EXISTS (SELECT 1 FROM rollout_members m"
+		     "   WHERE m.rollout_id = r.id AND m.device_id = d.id)))"
+		     " ORDER BY d.id LIMIT ?3", "ssi", id, after ? after : "", page_limit(limit));
+	return rc == HERR_OK ? emit_ids(s, stmt, fn, ctx, "devices") : rc;
+}
+
+static enum herr sq_rollout_offer(void *impl, const char *rollout, const char *device,
+				  int64_t manifest_version, int64_t now)
+{
+	return run(impl, NULL, "INSERT INTO rollout_devices (rollout_id, device_id, manifest_version, offered_at)"
+		   " VALUES (?, ?, ?, ?)", "ssii", rollout, device, manifest_version, now);
+}
+
+/* Only live rollouts are looked at: a device of an aborted one that installed anyway says so on its
+ * status topic. */
+static enum herr sq_rollout_installs_pending(void *impl, size_t limit, store_rollout_install_fn fn,
+					     void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT rd.rollout_id, rd.device_id, f.version, f.security_version"
+		     " FROM rollouts r JOIN firmware_releases f ON f.id = r.release_id"
+		     " JOIN rollout_devices rd ON rd.rollout_id = r.id"
+		     " JOIN manifest_acks a ON a.device_id = rd.device_id AND a.type = 'firmware'"
+		     "  AND a.version = rd.manifest_version"
+		     " WHERE r.state <> 'aborted' AND rd.installed_at IS NULL AND a.status = 'installed'"
+		     " ORDER BY a.at, rd.device_id LIMIT ?", "i", page_limit(limit));
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_rollout_install i = {
+			.rollout = (const char *)sqlite3_column_text(stmt, 0),
+			.device = (const char *)sqlite3_column_text(stmt, 1),
+			.version = (const char *)sqlite3_column_text(stmt, 2),
+			.security_version = sqlite3_column_int64(stmt, 3),
+		};
+
+		if (fn(ctx, &i) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "rollout_devices");
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_rollout_install_recorded(void *impl, const char *rollout, const char *device,
+					     int64_t now)
+{
+	int changed = 0;
+	enum herr rc = run(impl, &changed, "UPDATE rollout_devices SET installed_at = ?3"
+			   " WHERE rollout_id = ?1 AND device_id = ?2 AND installed_at IS NULL",
+			   "ssi", rollout, device, now);
+
+	if (rc == HERR_OK && changed == 0)
+		rc = HERR_NOTFOUND;
+	return rc;
+}
+
 static const struct store_backend sqlite_backend = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -1448,6 +1835,23 @@ static const struct store_backend sqlite_backend = {
 	.enroll_token_use = sq_enroll_token_use,
 	.enroll_token_list = sq_enroll_token_list,
 	.enroll_token_revoke = sq_enroll_token_revoke,
+	.device_report = sq_device_report,
+	.device_firmware = sq_device_firmware,
+	.release_insert = sq_release_insert,
+	.release_get = sq_release_get,
+	.release_list = sq_release_list,
+	.release_offered = sq_release_offered,
+	.rollout_insert = sq_rollout_insert,
+	.rollout_member_add = sq_rollout_member_add,
+	.rollout_get = sq_rollout_get,
+	.rollout_list = sq_rollout_list,
+	.rollout_set_state = sq_rollout_set_state,
+	.rollout_widen = sq_rollout_widen,
+	.rollout_devices = sq_rollout_devices,
+	.rollout_candidates = sq_rollout_candidates,
+	.rollout_offer = sq_rollout_offer,
+	.rollout_installs_pending = sq_rollout_installs_pending,
+	.rollout_install_recorded = sq_rollout_install_recorded,
 };
 
 enum herr store_open_sqlite(const char *path, struct store **out)

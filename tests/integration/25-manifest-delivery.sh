@@ -40,6 +40,10 @@ t_eq "the retained one is now the newest" 'hearth/v1/a1/manifest/pins {"m":"pins
 	"$(mosq_sub a1 -i a1 -t 'hearth/v1/a1/manifest/pins' -C 1 -W 5 -v)"
 t_eq "a2 keeps the model's version 1" 'hearth/v1/a2/manifest/pins {"m":"pins-1"}' \
 	"$(mosq_sub a2 -i a2 -t 'hearth/v1/a2/manifest/pins' -C 1 -W 5 -v)"
+# A device added after the model's manifest was published gets it on its first subscribe too.
+"$HEARTH" device add --data "$D" --id late --model alpha --genkey --out "$O" >/dev/null 2>&1 || nok "add late"
+t_eq "a device enrolled later gets the model's newest manifest on subscribe" 'hearth/v1/late/manifest/pins {"m":"pins-1"}' \
+	"$(mosq_sub late -i late -t 'hearth/v1/late/manifest/pins' -C 1 -W 5 -v)"
 
 # Over HTTPS with the device's certificate.
 dev_get() { api "" GET "/api/v1/device/manifests/$2" --cert "$O/$1.crt" --key "$O/$1.key"; }

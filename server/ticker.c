@@ -1,0 +1,105 @@
+/* ticker: background work once a second on its own thread (see ticker.h). */
+#include "server/ticker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "server/datadir.h"
+#include "server/firmware.h"
+
+#define PERIOD_S 1
+
+struct ticker {
+	struct datadir *dd;
+	void (*wake)(void *ctx);
+	void *ctx;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stop;
+	enum herr last;              /* the last tick's result: a failure is logged once, not every second */
+};
+
+static void tick(struct ticker *t)
+{
+	size_t offers = 0;
+	enum herr rc = firmware_rollout_tick(t->dd, (int64_t)time(NULL), &offers);
+
+	if (rc != HERR_OK && rc != t->last)
+		log_err("rollouts: a tick failed (%s); retrying every second", herr_str(rc));
+	else if (rc == HERR_OK && t->last != HERR_OK)
+		log_info("rollouts: ticking again");
+	t->last = rc;
+	if (offers > 0 && t->wake)
+		t->wake(t->ctx);
+}
+
+static void *run(void *arg)
+{
+	struct ticker *t = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&t->lock);
+	while (!t->stop) {
+		pthread_mutex_unlock(&t->lock);
+		tick(t);
+		pthread_mutex_lock(&t->lock);
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += PERIOD_S;
+		while (!t->stop && pthread_cond_timedwait(&t->cond, &t->lock, &until) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+enum herr ticker_start(const char *dir, void (*wake)(void *ctx), void *ctx, struct ticker **out)
+{
+	struct ticker *t = calloc(1, sizeof(*t));
+	pthread_condattr_t ca;
+	enum herr rc;
+
+	*out = NULL;
+	if (!t)
+		return HERR_NOMEM;
+	rc = datadir_open(dir, &t->dd);
+	if (rc != HERR_OK) {
+		free(t);
+		return rc;
+	}
+	t->wake = wake;
+	t->ctx = ctx;
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&t->thread, NULL, run, t) != 0) {
+		pthread_cond_destroy(&t->cond);
+		pthread_mutex_destroy(&t->lock);
+		datadir_close(t->dd);
+		free(t);
+		return HERR_NOMEM;
+	}
+	*out = t;
+	return HERR_OK;
+}
+
+void ticker_stop(struct ticker *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->lock);
+	t->stop = 1;
+	pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	pthread_join(t->thread, NULL);
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
+	datadir_close(t->dd);
+	free(t);
+}

@@ -36,7 +36,8 @@ SERVER_SRC = server/store.c server/store_sqlite.c server/datadir.c server/pki.c 
              server/policy.c server/minimize.c server/ingest.c server/sensitive.c server/feed.c server/token.c server/metrics.c server/net.c server/ack.c server/manifest.c server/pins.c server/keys.c \
              server/cmd_token.c server/cmd_manifest.c server/cmd_pins.c server/rest.c server/rest_devices.c server/rest_telemetry.c server/rest_models.c \
              server/rest_enroll.c server/rest_ca.c server/rest_audit.c server/rest_device_self.c server/rest_pins.c \
-             server/firmware.c server/cmd_firmware.c server/rest_firmware.c server/ticker.c
+             server/firmware.c server/cmd_firmware.c server/rest_firmware.c server/ticker.c \
+             server/backup.c server/cmd_backup.c
 LIB_SRC    = $(COMMON_SRC) $(CA_SRC) $(OTA_SRC) $(DEVICE_CORE_SRC) $(DEVICE_IO_SRC) $(SERVER_SRC)
 LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o
 MAIN_OBJ   = $(O)/server/main.o
@@ -154,6 +155,13 @@ bench: $(BIN) $(LOADGEN)
 .PHONY: privacy
 privacy: $(BIN)
 	@HEARTH=$(abspath $(BIN)) bash tests/privacy/check.sh
+
+# The home-lab image end to end (docker/, tests/docker/run.sh): builds it, runs it under compose,
+# enrolls a device and restarts it. Needs root (it may install Debian packages and start its own
+# dockerd) or a running Docker engine; about a minute; never part of `make test`.
+.PHONY: docker-test
+docker-test:
+	@bash tests/docker/run.sh
 
 DATA ?= ./hearth-data
 run: $(BIN)

@@ -248,3 +248,17 @@ enum herr fs_path(char *buf, size_t size, const char *fmt, ...)
 		return HERR_TOOBIG;
 	return HERR_OK;
 }
+
+enum herr fs_sync(const char *path, int directory)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : O_NOFOLLOW));
+
+	if (fd < 0 || fsync(fd) != 0) {
+		log_err("fsync %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return HERR_IO;
+	}
+	close(fd);
+	return HERR_OK;
+}

@@ -34,6 +34,10 @@ int fs_dir_is_empty(const char *path);
 /* The same, not counting an entry named except (may be NULL). */
 int fs_dir_is_empty_but(const char *path, const char *except);
 
+/* fsync a file (not following a symlink) or, with directory, a directory: HERR_IO (logged) if
+ * either fails. */
+enum herr fs_sync(const char *path, int directory);
+
 /* snprintf into buf, HERR_TOOBIG if it did not fit. */
 enum herr fs_path(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -35,7 +35,7 @@ int cli_dispatch(const char *cmd, const char *usage, const struct cli_subcommand
 int cli_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
 
 /* Initialise dir (or say it already is); shared by `init` and `serve`. Returns a CLI_ code. */
-int cli_init_datadir(const char *dir, const char *const *names, size_t count, unsigned days);
+int cli_init_datadir(const char *dir, const char *const *names, size_t count, unsigned days, int token_file);
 
 /* The command line of a command that runs with the settings (serve, config show). */
 struct config;
@@ -74,5 +74,7 @@ int cmd_pins(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_firmware(int argc, char **argv);
 int cmd_rollout(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 
 #endif

@@ -1,9 +1,11 @@
 /* hearth init: create a data directory. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ca/cert.h"
+#include "common/fsutil.h"
 #include "server/cli.h"
 #include "server/datadir.h"
 #include "server/token.h"
@@ -15,10 +17,11 @@ static const char usage[] =
 	"  --endpoint-days N    life of the endpoint certificate (default 30, at most 397)\n";
 
 /* The first admin API token: there is no default credential, so a new directory gets one, shown
- * once. */
-static int first_token(const char *dir, const char *actor)
+ * once; to_file: also kept in DIR/admin-token (0600) for an unattended first start (a container's
+ * log may be gone when someone looks). */
+static int first_token(const char *dir, const char *actor, int to_file)
 {
-	char token[TOKEN_MAX];
+	char token[TOKEN_MAX], path[PATH_MAX];
 	struct datadir *dd = NULL;
 	int r;
 
@@ -28,14 +31,30 @@ static int first_token(const char *dir, const char *actor)
 	datadir_close(dd);
 	if (r != CLI_OK)
 		return r;
-	printf("first admin API token (named 'admin'; shown once, hearth keeps only its hash):\n%s\n", token);
+	if (to_file) {
+		size_t n = strlen(token);
+
+		token[n] = '\n';
+		if (fs_path(path, sizeof(path), "%s/%s", dir, DATADIR_ADMIN_TOKEN) != HERR_OK ||
+		    fs_write_file(path, token, n + 1, 0600, 1) != HERR_OK) {
+			fprintf(stderr, "hearth: the first admin token could not be written to %s/%s\n", dir,
+				DATADIR_ADMIN_TOKEN);
+			memset(token, 0, sizeof(token));
+			return CLI_FAIL;
+		}
+		token[n] = '\0';
+		printf("first admin API token (named 'admin'; also in %s, 0600: delete it once read; hearth keeps only "
+		       "its hash):\n%s\n", path, token);
+	} else {
+		printf("first admin API token (named 'admin'; shown once, hearth keeps only its hash):\n%s\n", token);
+	}
 	fflush(stdout);
 	memset(token, 0, sizeof(token));
 	return CLI_OK;
 }
 
 /* Shared with `hearth serve`, which initialises an empty directory before it starts. */
-int cli_init_datadir(const char *dir, const char *const *names, size_t count, unsigned days)
+int cli_init_datadir(const char *dir, const char *const *names, size_t count, unsigned days, int token_file)
 {
 	char actor[96];
 	struct datadir_init_opts opts = {
@@ -51,7 +70,7 @@ int cli_init_datadir(const char *dir, const char *const *names, size_t count, un
 		return CLI_OK;
 	}
 	printf("initialised %s: new root and issuing CA, endpoint certificate, manifest key, database\n", dir);
-	return first_token(dir, actor);
+	return first_token(dir, actor, token_file);
 }
 
 int cmd_init(int argc, char **argv)
@@ -94,5 +113,5 @@ int cmd_init(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage("init", usage, "unexpected argument '%s'", argv[optind]);
-	return cli_init_datadir(cli_data_dir(data), names, count, days);
+	return cli_init_datadir(cli_data_dir(data), names, count, days, 0);
 }

@@ -61,7 +61,7 @@ int cmd_serve(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
-	if (datadir_is_initialised(dir) == 0 && cli_init_datadir(dir, names, args.name_count, 0) != CLI_OK)
+	if (datadir_is_initialised(dir) == 0 && cli_init_datadir(dir, names, args.name_count, 0, 1) != CLI_OK)
 		return CLI_FAIL;
 	if (datadir_open(dir, &dd) != HERR_OK)
 		return CLI_FAIL;

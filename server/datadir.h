@@ -28,6 +28,9 @@
 #define DATADIR_ENDPOINT_CERT "certs/endpoint.crt"
 #define DATADIR_CA_BUNDLE     "certs/ca.pem"
 #define DATADIR_CRL           "certs/crl.pem"
+/* Written only when `hearth serve` initialised the directory itself (first start in a container):
+ * the first admin token, 0600, for the operator to read once and delete. */
+#define DATADIR_ADMIN_TOKEN   "admin-token"
 
 #define DATADIR_ROOT_DAYS     (20 * 365)
 #define DATADIR_ISSUING_DAYS  (5 * 365)

@@ -28,6 +28,9 @@ static const char usage[] =
 	"  keys    show|rotate ...       the manifest-signing key and its rotation\n"
 	"  firmware add|list ...         firmware releases (images per model)\n"
 	"  rollout create|list|show|devices|widen|pause|resume|abort ...   offering a release to devices\n"
+	"  backup  --data DIR --out FILE   a consistent copy of DIR (also while serve runs) in one file;\n"
+	"          it holds the CA and signing private keys: keep it like them\n"
+	"  restore --data DIR --from FILE  put a backup back into a new or empty DIR\n"
 	"  version\n"
 	"\n"
 	"DIR defaults to $HEARTH_DATA, then " CLI_DEFAULT_DATA ". `hearth COMMAND --help` for more.\n";
@@ -41,6 +44,7 @@ static const struct {
 	{ "telemetry", cmd_telemetry }, { "token", cmd_token }, { "api", cmd_api },
 	{ "manifest", cmd_manifest }, { "pins", cmd_pins },
 	{ "keys", cmd_keys }, { "firmware", cmd_firmware }, { "rollout", cmd_rollout },
+	{ "backup", cmd_backup }, { "restore", cmd_restore },
 };
 
 int main(int argc, char **argv)

@@ -1,13 +1,20 @@
 /* store_sqlite: the embedded store backend (SQLite, WAL, foreign keys on, FULL sync so that what
- * was committed survives a crash or power loss). The only file that includes <sqlite3.h>. */
+ * was committed survives a crash or power loss). With backup.c (whose backup file is a SQLite
+ * database), the only file that includes <sqlite3.h>. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "server/migrations.h"
 #include "server/store.h"
@@ -198,6 +205,61 @@ static int read_version(struct sq *s)
 	return v;
 }
 
+/* Before migrating a database, a copy of it as it is: DIR/backups/hearth-schema-<old>-<time>.db
+ * (directory 0700, file 0600) next to the database. VACUUM INTO is a consistent snapshot. */
+static enum herr backup_before_migrating(struct sq *s, const char *path, int latest)
+{
+	char dir[PATH_MAX] = "", file[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	sqlite3_stmt *stmt = NULL;
+	enum herr rc;
+	int fd;
+
+	if (!slash)
+		rc = fs_path(dir, sizeof(dir), "backups");
+	else
+		rc = fs_path(dir, sizeof(dir), "%.*s/backups", (int)(slash - path), path);
+	if (rc == HERR_OK)
+		rc = fs_path(file, sizeof(file), "%s/hearth-schema-%d-%lld.db", dir, s->version,
+			     (long long)time(NULL));
+	if (rc == HERR_OK)
+		rc = fs_make_private_dir(dir, NULL);
+	if (rc != HERR_OK)
+		goto fail;
+	/* Made here, empty and 0600, so the copy is never readable by others; VACUUM INTO fills an
+	 * empty file. */
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || fchmod(fd, 0600) != 0) {
+		log_err("%s: %s", file, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(file);
+		}
+		rc = HERR_IO;
+		goto fail;
+	}
+	close(fd);
+	if (sqlite3_prepare_v2(s->db, "VACUUM INTO ?", -1, &stmt, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(stmt, 1, file, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_DONE) {
+		rc = sq_fail(__func__, s->db, file);
+		sqlite3_finalize(stmt);
+		unlink(file);
+		goto fail;
+	}
+	sqlite3_finalize(stmt);
+	if ((rc = fs_sync(file, 0)) != HERR_OK || (rc = fs_sync(dir, 1)) != HERR_OK) {
+		unlink(file);
+		goto fail;
+	}
+	log_info("%s: schema %d copied to %s before migrating to schema %d", path, s->version, file, latest);
+	return HERR_OK;
+fail:
+	log_err("%s: no copy of the database could be made before migrating it from schema %d to %d, so it "
+		"is not migrated (free space and the permissions of %s?)", path, s->version, latest, dir);
+	return rc == HERR_OK ? HERR_IO : rc;
+}
+
 /* Apply, each in its own transaction, the compiled-in migrations newer than the database. */
 static enum herr migrate(struct sq *s, const char *path)
 {
@@ -219,6 +281,10 @@ static enum herr migrate(struct sq *s, const char *path)
 			path, s->version, latest);
 		return HERR_SCHEMA;
 	}
+	/* Losing data silently is worse than not starting: no copy, no migration. A new database
+	 * (version 0) has nothing to lose. */
+	if (had_schema && s->version < latest && backup_before_migrating(s, path, latest) != HERR_OK)
+		return HERR_IO;
 	for (i = 0; i < migration_count; i++) {
 		const struct migration *m = &migrations[i];
 

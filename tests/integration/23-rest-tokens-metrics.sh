@@ -8,6 +8,14 @@ FIRST=$(tail -1 "$T/init.out")
 t_out "init prints the first admin token once, alone on its last line" "^hth_[0-9a-f]{16}_[0-9a-f]{64}$" tail -1 "$T/init.out"
 t_out "it is listed as 'admin', scope admin, never used" "^admin +admin +active +- +-$" "$HEARTH" token list --data "$D"
 t_eq "the database holds its hash, not the token" 0 "$(grep -c "${FIRST#hth_*_}" "$D/hearth.db" 2>/dev/null || true)"
+t "an interactive init leaves no token file" test ! -e "$D/admin-token"
+# The unattended first start (a container): serve initialises, logs the token and keeps it in a
+# 0600 file for whoever reads it later.
+start_hearth "$T/first" || nok "serve initialises an empty directory"
+stop_hearth
+t_eq "serve's first start writes the token to DIR/admin-token, 0600" 600 "$(mode_of "$T/first/admin-token")"
+t_eq "it is the token the log shows" "$(grep -A1 'first admin API token' "$HLOG" | tail -1)" "$(cat "$T/first/admin-token")"
+t_out "and a real one" "^admin +admin +active" "$HEARTH" token list --data "$T/first"
 "$HEARTH" model set --data "$D" --model heater --policy schema/policies/smart-heater.json >/dev/null 2>&1 || nok "model set"
 "$HEARTH" device add --data "$D" --id h1 --model heater --genkey --out "$O" >/dev/null 2>&1 || nok "add h1"
 READ=$(new_token viewer read)

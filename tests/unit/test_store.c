@@ -4,11 +4,13 @@
  * file with sqlite3 directly where the store API has no way to show a fact (journal mode, row
  * counts, a newer schema). */
 #include <check.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,14 +40,14 @@ static void db_teardown(void)
 	st = NULL;
 }
 
-/* One integer from a query run on a separate connection to the same file. */
-static int64_t sql_int(const char *sql)
+/* One integer from a query run on a separate connection to the database file path. */
+static int64_t sql_int_at(const char *path, const char *sql)
 {
 	sqlite3_stmt *stmt = NULL;
 	sqlite3 *db = NULL;
 	int64_t v;
 
-	ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK, "%s: %s", sql,
 		      sqlite3_errmsg(db));
 	ck_assert_int_eq(sqlite3_step(stmt), SQLITE_ROW);
@@ -53,6 +55,12 @@ static int64_t sql_int(const char *sql)
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	return v;
+}
+
+/* The same on the test's database. */
+static int64_t sql_int(const char *sql)
+{
+	return sql_int_at(db_path, sql);
 }
 
 static void sql_exec(const char *sql)
@@ -430,11 +438,10 @@ START_TEST(test_audit)
 END_TEST
 
 
-/* A database made by a hearth before integration clients (schema 3), with a device certificate in
- * it, is brought to the current schema without losing the certificate, which still admits. */
-START_TEST(test_upgrade_keeps_certificates)
+/* In place of the test's database, one made by a hearth before integration clients (schema 3),
+ * with a device certificate in it. */
+static void make_schema3_db(void)
 {
-	char role[STORE_ROLE_MAX];
 	sqlite3 *db = NULL;
 	unsigned i;
 	char *err = NULL;
@@ -459,7 +466,15 @@ START_TEST(test_upgrade_keeps_certificates)
 				      " 'fp-old', 0, 4000000000, 'valid', NULL, 'pem');", NULL, NULL, &err),
 			 SQLITE_OK);
 	sqlite3_close(db);
+}
 
+/* A schema-3 database is brought to the current schema without losing the certificate, which
+ * still admits. */
+START_TEST(test_upgrade_keeps_certificates)
+{
+	char role[STORE_ROLE_MAX];
+
+	make_schema3_db();
 	ck_assert_int_eq(store_open_sqlite(db_path, &st), HERR_OK);
 	ck_assert_int_eq(store_schema_version(st), store_schema_latest());
 	ck_assert_int_ge(store_schema_latest(), 4);
@@ -470,6 +485,87 @@ START_TEST(test_upgrade_keeps_certificates)
 	/* The indexes came back with the rebuilt table. */
 	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN"
 				 " ('certificates_device', 'certificates_client', 'certificates_revoked')"), 3);
+}
+END_TEST
+
+/* Before migrating, the store copies the database as it was into backups/ next to it (0700; the
+ * copy 0600, named after the old schema), and the copy holds the old schema and its rows. */
+START_TEST(test_upgrade_backs_up_first)
+{
+	char backups[4096], copy[4096 + 256] = "";
+	struct dirent *de;
+	struct stat sb;
+	int found = 0;
+	DIR *d;
+
+	make_schema3_db();
+	ck_assert_int_eq(store_open_sqlite(db_path, &st), HERR_OK);
+	ck_assert_int_eq(store_schema_version(st), store_schema_latest());
+	unit_at(backups, sizeof(backups), "backups");
+	ck_assert_int_eq(lstat(backups, &sb), 0);
+	ck_assert(S_ISDIR(sb.st_mode));
+	ck_assert_uint_eq(sb.st_mode & 07777, 0700);
+	d = opendir(backups);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		found++;
+		ck_assert_msg(strncmp(de->d_name, "hearth-schema-3-", 16) == 0, "%s", de->d_name);
+		snprintf(copy, sizeof(copy), "%s/%s", backups, de->d_name);
+	}
+	closedir(d);
+	ck_assert_int_eq(found, 1);
+	ck_assert_int_eq(lstat(copy, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 07777, 0600);
+	ck_assert_int_eq(sql_int_at(copy, "SELECT MAX(version) FROM schema_version"), 3);
+	ck_assert_int_eq(sql_int_at(copy, "SELECT COUNT(*) FROM certificates WHERE serial = '0A'"), 1);
+	ck_assert_int_eq(sql_int_at(copy, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'clients'"), 0);
+
+	/* Opened again: nothing to migrate, no second copy. */
+	store_close(st);
+	ck_assert_int_eq(store_open_sqlite(db_path, &st), HERR_OK);
+	found = 0;
+	d = opendir(backups);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		found += de->d_name[0] != '.';
+	closedir(d);
+	ck_assert_int_eq(found, 1);
+}
+END_TEST
+
+/* No copy, no migration: with backups/ in the way (a file), the old database is refused and stays
+ * exactly at its schema. */
+START_TEST(test_upgrade_refused_without_backup)
+{
+	char backups[4096];
+	struct store *other = (struct store *)1;
+
+	make_schema3_db();
+	unit_at(backups, sizeof(backups), "backups");
+	ck_assert_int_eq(fs_write_file(backups, "in the way\n", 11, 0600, 1), HERR_OK);
+	ck_assert_int_ne(store_open_sqlite(db_path, &other), HERR_OK);
+	ck_assert_ptr_null(other);
+	ck_assert_int_eq(sql_int("SELECT MAX(version) FROM schema_version"), 3);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM sqlite_master WHERE name = 'clients'"), 0);
+
+	/* Once the way is clear, it migrates (after its copy). */
+	unlink(backups);
+	ck_assert_int_eq(store_open_sqlite(db_path, &st), HERR_OK);
+	ck_assert_int_eq(store_schema_version(st), store_schema_latest());
+}
+END_TEST
+
+/* A new database has nothing to lose: no copy is made. */
+START_TEST(test_new_database_not_backed_up)
+{
+	char backups[4096];
+
+	store_close(st);
+	ck_assert_int_eq(store_open_sqlite(db_path, &st), HERR_OK);
+	unit_at(backups, sizeof(backups), "backups");
+	ck_assert(!fs_exists(backups));
 }
 END_TEST
 
@@ -1264,6 +1360,9 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_transactions);
 	tcase_add_test(tc, test_audit);
 	tcase_add_test(tc, test_upgrade_keeps_certificates);
+	tcase_add_test(tc, test_upgrade_backs_up_first);
+	tcase_add_test(tc, test_upgrade_refused_without_backup);
+	tcase_add_test(tc, test_new_database_not_backed_up);
 	tcase_add_test(tc, test_clients);
 	tcase_add_test(tc, test_telemetry_closed);
 	tcase_add_test(tc, test_api_token_insert_get);

@@ -9,7 +9,7 @@ PKG_CONFIG ?= pkg-config
 WERROR   ?= -Werror
 
 # mbedTLS 2.28 ships no .pc file in Debian bookworm; everything else is found through pkg-config.
-PKGS      = sqlite3 jansson libmicrohttpd gnutls
+PKGS      = sqlite3 jansson libmicrohttpd gnutls libmosquitto
 MBEDTLS_LIBS = -lmbedtls -lmbedx509 -lmbedcrypto
 
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
@@ -33,11 +33,11 @@ SERVER_SRC = server/store.c server/store_sqlite.c server/datadir.c server/pki.c 
              server/cmd_init.c server/cmd_serve.c server/cmd_device.c server/cmd_ca.c server/cmd_model.c server/cmd_telemetry.c \
              server/mqtt_codec.c server/acl.c server/tls.c server/broker.c server/conn.c \
              server/endpoint.c server/handshake.c server/config.c server/cmd_config.c \
-             server/policy.c server/minimize.c server/ingest.c server/sensitive.c server/feed.c server/token.c server/metrics.c server/net.c server/ack.c server/manifest.c server/pins.c server/keys.c \
+             server/policy.c server/minimize.c server/ingest.c server/sensitive.c server/record.c server/feed.c server/hadisc.c server/token.c server/metrics.c server/net.c server/ack.c server/manifest.c server/pins.c server/keys.c \
              server/cmd_token.c server/cmd_manifest.c server/cmd_pins.c server/rest.c server/rest_devices.c server/rest_telemetry.c server/rest_models.c \
              server/rest_enroll.c server/rest_ca.c server/rest_audit.c server/rest_device_self.c server/rest_pins.c \
-             server/firmware.c server/cmd_firmware.c server/rest_firmware.c server/ticker.c \
-             server/backup.c server/cmd_backup.c
+             server/firmware.c server/cmd_firmware.c server/rest_firmware.c server/ticker.c server/bridge_config.c server/bridge.c \
+             server/backup.c server/cmd_backup.c server/cmd_bridge.c
 LIB_SRC    = $(COMMON_SRC) $(CA_SRC) $(OTA_SRC) $(DEVICE_CORE_SRC) $(DEVICE_IO_SRC) $(SERVER_SRC)
 LIB_OBJ    = $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/migrations.o
 MAIN_OBJ   = $(O)/server/main.o
@@ -102,7 +102,7 @@ $(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libhearth.a
 FUZZ_CC ?= clang
 FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_DEPS = $(COMMON_SRC) $(CA_SRC) $(OTA_SRC) $(DEVICE_CORE_SRC) $(DEVICE_IO_SRC) server/mqtt_codec.c server/config.c \
-            server/policy.c server/minimize.c server/sensitive.c server/ack.c
+            server/policy.c server/minimize.c server/sensitive.c server/ack.c server/bridge_config.c
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

@@ -76,5 +76,6 @@ int cmd_firmware(int argc, char **argv);
 int cmd_rollout(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_bridge(int argc, char **argv);
 
 #endif

@@ -9,7 +9,7 @@
 static const char usage[] =
 	"hearth config check --data DIR\n"
 	"  validate DIR/" CONFIG_FILE " and the HEARTH_* environment variables; a problem is named by\n"
-	"  file and line, or by variable, and exits 1\n"
+	"  file and line, or by variable, and exits 1; the bridge's files are checked too\n"
 	"hearth config show --data DIR [--SETTING VALUE]...\n"
 	"  every setting's effective value and where it came from (default, file, env, flag);\n"
 	"  takes the setting flags of hearth serve\n"
@@ -32,7 +32,8 @@ static int check(int argc, char **argv)
 			fputs(usage, stdout);
 		return ret;
 	}
-	if (config_load(&cfg, cli_data_dir(args.data), err, sizeof(err)) != HERR_OK) {
+	if (config_load(&cfg, cli_data_dir(args.data), err, sizeof(err)) != HERR_OK ||
+	    bridge_check(&cfg.bridge, err, sizeof(err)) != HERR_OK) {
 		fprintf(stderr, "%s\n", err);
 		return CLI_FAIL;
 	}

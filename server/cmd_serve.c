@@ -48,7 +48,8 @@ int cmd_serve(int argc, char **argv)
 	}
 	dir = cli_data_dir(args.data);
 	/* Before anything is created or started: a bad setting stops the server here, by name. */
-	if (config_load(&cfg, dir, err, sizeof(err)) != HERR_OK) {
+	if (config_load(&cfg, dir, err, sizeof(err)) != HERR_OK ||
+	    bridge_check(&cfg.bridge, err, sizeof(err)) != HERR_OK) {
 		fprintf(stderr, "hearth serve: %s\n", err);
 		return CLI_FAIL;
 	}

@@ -28,6 +28,7 @@ struct setting {
 	size_t offset;                /* of the field in struct config */
 	unsigned min, max;            /* TYPE_UNSIGNED */
 	int auto_ok;                  /* TYPE_UNSIGNED into an int: "auto" is -1 */
+	int empty_ok;                 /* TYPE_STRING: "" is a value (unset), written as `key =` */
 	const char *const *names;     /* TYPE_ENUM: value i is names[i]; NULL-terminated */
 	const char *def;              /* the default, written as in the file */
 	int runtime;                  /* a SIGHUP may change it */
@@ -40,66 +41,207 @@ static const char *const no_yes[] = { "no", "yes", NULL };
 
 static const char *check_host_port(const char *v);
 static const char *check_api(const char *v);
+static const char *check_host(const char *v);
+static const char *check_abs_path(const char *v);
+static const char *check_client_id(const char *v);
+static const char *check_topic_prefix(const char *v);
+static const char *check_records(const char *v);
 static void apply_log_level(const struct config *c);
 
 #define LIM(field) offsetof(struct config, ep.lim.field)
+#define BRIDGE(field) offsetof(struct config, bridge.field)
+
+_Static_assert(BRIDGE_TEXT_MAX == CONFIG_MAX_VALUE, "bridge text settings are config strings");
 
 static const struct setting settings[CONFIG_COUNT] = {
 	[CONFIG_MQTT] = {
 		"mqtt", NULL, "HOST:PORT",
 		"where devices connect ([::1]:8883 for IPv6; port 0: any free one, logged)",
-		TYPE_STRING, STORE_STRING, offsetof(struct config, mqtt), 0, 0, 0, NULL,
+		TYPE_STRING, STORE_STRING, offsetof(struct config, mqtt), 0, 0, 0, 0, NULL,
 		ENDPOINT_DEFAULT_MQTT, 0, check_host_port, NULL },
 	[CONFIG_MAX_PACKET] = {
 		"max_packet", NULL, "BYTES", "largest MQTT packet accepted, in bytes",
-		TYPE_UNSIGNED, STORE_SIZE, LIM(max_packet), 16, 256 * 1024 * 1024, 0, NULL,
+		TYPE_UNSIGNED, STORE_SIZE, LIM(max_packet), 16, 256 * 1024 * 1024, 0, 0, NULL,
 		"262144", 1, NULL, NULL },
 	[CONFIG_MAX_CONNECTIONS] = {
 		"max_connections", NULL, "N", "device connections at once; more are refused",
-		TYPE_UNSIGNED, STORE_SIZE, LIM(max_connections), 1, 1000000, 0, NULL,
+		TYPE_UNSIGNED, STORE_SIZE, LIM(max_connections), 1, 1000000, 0, 0, NULL,
 		"20000", 1, NULL, NULL },
 	[CONFIG_MAX_INFLIGHT] = {
 		"max_inflight", NULL, "N", "QoS 1 messages to a device awaiting its PUBACK",
-		TYPE_UNSIGNED, STORE_SIZE, LIM(max_inflight), 1, 65535, 0, NULL,
+		TYPE_UNSIGNED, STORE_SIZE, LIM(max_inflight), 1, 65535, 0, 0, NULL,
 		"32", 1, NULL, NULL },
 	[CONFIG_MAX_SUBSCRIPTIONS] = {
 		"max_subscriptions", NULL, "N", "topic filters per session",
-		TYPE_UNSIGNED, STORE_SIZE, LIM(max_subscriptions), 1, 10000, 0, NULL,
+		TYPE_UNSIGNED, STORE_SIZE, LIM(max_subscriptions), 1, 10000, 0, 0, NULL,
 		"32", 1, NULL, NULL },
 	[CONFIG_MAX_QUEUED] = {
 		"max_queued", NULL, "N", "QoS 1 messages kept for an offline session",
-		TYPE_UNSIGNED, STORE_SIZE, LIM(max_queued), 0, 1000000, 0, NULL,
+		TYPE_UNSIGNED, STORE_SIZE, LIM(max_queued), 0, 1000000, 0, 0, NULL,
 		"1000", 1, NULL, NULL },
 	[CONFIG_HANDSHAKE_TIMEOUT_MS] = {
 		"handshake_timeout_ms", "--handshake-timeout", "MS",
 		"time a new connection has to complete its TLS handshake",
-		TYPE_UNSIGNED, STORE_UINT, LIM(handshake_timeout_ms), 100, 600000, 0, NULL,
+		TYPE_UNSIGNED, STORE_UINT, LIM(handshake_timeout_ms), 100, 600000, 0, 0, NULL,
 		"10000", 1, NULL, NULL },
 	[CONFIG_CONNECT_TIMEOUT_MS] = {
 		"connect_timeout_ms", "--connect-timeout", "MS",
 		"time from the end of the handshake to the device's CONNECT",
-		TYPE_UNSIGNED, STORE_UINT, LIM(connect_timeout_ms), 100, 600000, 0, NULL,
+		TYPE_UNSIGNED, STORE_UINT, LIM(connect_timeout_ms), 100, 600000, 0, 0, NULL,
 		"10000", 1, NULL, NULL },
 	[CONFIG_HANDSHAKE_THREADS] = {
 		"handshake_threads", NULL, "N",
 		"TLS handshake threads (0: on the event loop; auto: cores - 1, at most 8)",
-		TYPE_UNSIGNED, STORE_INT, LIM(handshake_threads), 0, 64, 1, NULL,
+		TYPE_UNSIGNED, STORE_INT, LIM(handshake_threads), 0, 64, 1, 0, NULL,
 		"auto", 0, NULL, NULL },
 	[CONFIG_LOG_LEVEL] = {
 		"log_level", NULL, "LEVEL", "the least important messages logged",
-		TYPE_ENUM, STORE_INT, offsetof(struct config, log_level), 0, 0, 0, log_levels,
+		TYPE_ENUM, STORE_INT, offsetof(struct config, log_level), 0, 0, 0, 0, log_levels,
 		"info", 1, NULL, apply_log_level },
 	[CONFIG_API] = {
 		"api", NULL, "HOST:PORT",
 		"where the REST API listens (HTTPS; off: no API)",
-		TYPE_STRING, STORE_STRING, offsetof(struct config, api), 0, 0, 0, NULL,
+		TYPE_STRING, STORE_STRING, offsetof(struct config, api), 0, 0, 0, 0, NULL,
 		"127.0.0.1:8443", 0, check_api, NULL },
 	[CONFIG_API_PLAIN] = {
 		"api_plain", NULL, "no|yes",
 		"serve the REST API as plain HTTP: refused unless api is a loopback address",
-		TYPE_ENUM, STORE_INT, offsetof(struct config, api_plain), 0, 0, 0, no_yes,
+		TYPE_ENUM, STORE_INT, offsetof(struct config, api_plain), 0, 0, 0, 0, no_yes,
 		"no", 0, NULL, NULL },
+	[CONFIG_BRIDGE_HOST] = {
+		"bridge_host", NULL, "HOST",
+		"the MQTT broker the bridge publishes minimized records to (empty: no bridge)",
+		TYPE_STRING, STORE_STRING, BRIDGE(host), 0, 0, 0, 1, NULL,
+		"", 0, check_host, NULL },
+	[CONFIG_BRIDGE_PORT] = {
+		"bridge_port", NULL, "PORT", "the broker's port (auto: 8883 with TLS, 1883 without)",
+		TYPE_UNSIGNED, STORE_INT, BRIDGE(port), 1, 65535, 1, 0, NULL,
+		"auto", 0, NULL, NULL },
+	[CONFIG_BRIDGE_TLS] = {
+		"bridge_tls", NULL, "yes|no",
+		"TLS to the broker; its certificate and host name are always verified",
+		TYPE_ENUM, STORE_INT, BRIDGE(tls), 0, 0, 0, 0, no_yes,
+		"yes", 0, NULL, NULL },
+	[CONFIG_BRIDGE_CAFILE] = {
+		"bridge_cafile", NULL, "FILE",
+		"PEM CA certificates the broker's certificate must chain to (empty: the system's)",
+		TYPE_STRING, STORE_STRING, BRIDGE(cafile), 0, 0, 0, 1, NULL,
+		"", 0, check_abs_path, NULL },
+	[CONFIG_BRIDGE_CERTFILE] = {
+		"bridge_certfile", NULL, "FILE",
+		"a client certificate (PEM) for brokers that require one; needs bridge_keyfile",
+		TYPE_STRING, STORE_STRING, BRIDGE(certfile), 0, 0, 0, 1, NULL,
+		"", 0, check_abs_path, NULL },
+	[CONFIG_BRIDGE_KEYFILE] = {
+		"bridge_keyfile", NULL, "FILE", "its private key (PEM, unencrypted, 0600)",
+		TYPE_STRING, STORE_STRING, BRIDGE(keyfile), 0, 0, 0, 1, NULL,
+		"", 0, check_abs_path, NULL },
+	[CONFIG_BRIDGE_PASSWORD_FILE] = {
+		"bridge_password_file", NULL, "FILE",
+		"a 0600 file holding the broker username and password, one line each (empty: none)",
+		TYPE_STRING, STORE_STRING, BRIDGE(password_file), 0, 0, 0, 1, NULL,
+		"", 0, check_abs_path, NULL },
+	[CONFIG_BRIDGE_CLIENT_ID] = {
+		"bridge_client_id", NULL, "ID", "the bridge's MQTT client id (empty: hearth-<hostname>)",
+		TYPE_STRING, STORE_STRING, BRIDGE(client_id), 0, 0, 0, 1, NULL,
+		"", 0, check_client_id, NULL },
+	[CONFIG_BRIDGE_PREFIX] = {
+		"bridge_prefix", NULL, "PREFIX",
+		"topic prefix: records on PREFIX<device>/telemetry, status on PREFIX<device>/status",
+		TYPE_STRING, STORE_STRING, BRIDGE(prefix), 0, 0, 0, 0, NULL,
+		"hearth/", 0, check_topic_prefix, NULL },
+	[CONFIG_BRIDGE_QOS] = {
+		"bridge_qos", NULL, "0|1",
+		"QoS of the records (1: a record leaves the outbox when the broker acknowledged it)",
+		TYPE_UNSIGNED, STORE_UINT, BRIDGE(qos), 0, 1, 0, 0, NULL,
+		"1", 0, NULL, NULL },
+	[CONFIG_BRIDGE_RECORDS] = {
+		"bridge_records", NULL, "LIST",
+		"what the bridge sends: telemetry (minimized records), status (device status), or both",
+		TYPE_STRING, STORE_STRING, BRIDGE(records), 0, 0, 0, 0, NULL,
+		"telemetry,status", 0, check_records, NULL },
+	[CONFIG_BRIDGE_HA_DISCOVERY] = {
+		"bridge_ha_discovery", NULL, "yes|no",
+		"publish Home Assistant discovery configs for each device's kept fields",
+		TYPE_ENUM, STORE_INT, BRIDGE(ha_discovery), 0, 0, 0, 0, no_yes,
+		"yes", 0, NULL, NULL },
+	[CONFIG_BRIDGE_HA_PREFIX] = {
+		"bridge_ha_prefix", NULL, "PREFIX", "Home Assistant's discovery prefix",
+		TYPE_STRING, STORE_STRING, BRIDGE(ha_prefix), 0, 0, 0, 0, NULL,
+		"homeassistant/", 0, check_topic_prefix, NULL },
+	[CONFIG_BRIDGE_OUTBOX_MAX_BYTES] = {
+		"bridge_outbox_max_bytes", NULL, "BYTES",
+		"records kept for the broker while it is away; the oldest are dropped (and counted) beyond",
+		TYPE_UNSIGNED, STORE_SIZE, BRIDGE(outbox_max_bytes), 65536, 4294967295u, 0, 0, NULL,
+		"67108864", 0, NULL, NULL },
+	[CONFIG_BRIDGE_OUTBOX_MAX_AGE_S] = {
+		"bridge_outbox_max_age_s", NULL, "SECONDS",
+		"how long a record may wait for the broker before it is dropped (and counted)",
+		TYPE_UNSIGNED, STORE_UINT, BRIDGE(outbox_max_age_s), 60, 31536000, 0, 0, NULL,
+		"604800", 0, NULL, NULL },
 };
+
+/* A host name or an IP address (no port: bridge_port says it). */
+static const char *check_host(const char *v)
+{
+	size_t i, n = strlen(v);
+
+	if (n > 253)
+		return "is too long for a host name";
+	for (i = 0; i < n; i++) {
+		char ch = v[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '.' || ch == '-' || ch == ':'))
+			return "is not a host name or IP address";
+	}
+	return NULL;
+}
+
+/* A file the server reads: absolute, so it does not depend on where serve was started. */
+static const char *check_abs_path(const char *v)
+{
+	return v[0] == '\0' || v[0] == '/' ? NULL : "is not an absolute path";
+}
+
+static const char *check_client_id(const char *v)
+{
+	size_t i, n = strlen(v);
+
+	if (n > 64)
+		return "is longer than 64 bytes";
+	for (i = 0; i < n; i++) {
+		char ch = v[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '.' || ch == '-' || ch == '_' || ch == ':'))
+			return "may hold only letters, digits and . - _ :";
+	}
+	return NULL;
+}
+
+/* A topic prefix hearth appends to: no wildcard, not a $ topic, ending in '/'. */
+static const char *check_topic_prefix(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (strpbrk(v, "+#"))
+		return "holds a wildcard (+ or #)";
+	if (v[0] == '$')
+		return "starts with $ (the broker's own topics)";
+	if (v[0] == '/')
+		return "starts with /";
+	if (n > 128)
+		return "is longer than 128 bytes";
+	if (n == 0 || v[n - 1] != '/')
+		return "does not end with /";
+	return NULL;
+}
+
+static const char *check_records(const char *v)
+{
+	return bridge_records_parse(v) ? NULL : "is not telemetry, status or telemetry,status";
+}
 
 static const char *check_api(const char *v)
 {
@@ -196,7 +338,7 @@ static int set_value(struct config *c, enum config_key k, const char *v, size_t 
 	size_t i;
 
 	shown(text, sizeof(text), v, len);
-	if (len == 0) {
+	if (len == 0 && !(s->type == TYPE_STRING && s->empty_ok)) {
 		snprintf(why, whylen, "no value");
 		return -1;
 	}
@@ -682,7 +824,8 @@ void config_print(const struct config *c, FILE *out)
 			snprintf(from, sizeof(from), "flag %s", name);
 			break;
 		}
-		fprintf(out, "%-22s %-24s %s\n", settings[k].key, value, from);
+		/* An empty value shows as "", so the columns stay columns. */
+		fprintf(out, "%-22s %-24s %s\n", settings[k].key, value[0] ? value : "\"\"", from);
 	}
 }
 
@@ -731,7 +874,7 @@ void config_usage(FILE *out)
 		fprintf(out, "  %-28s %s\n  %-28s (", flag, s->help, "");
 		if (range[0])
 			fprintf(out, "%s; ", range);
-		fprintf(out, "default %s", s->def);
+		fprintf(out, "default %s", s->def[0] ? s->def : "empty");
 		if (s->alias)
 			fprintf(out, "; also %s", s->alias);
 		fputs(")\n", out);

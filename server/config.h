@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "common/herr.h"
+#include "server/bridge.h"
 #include "server/endpoint.h"
 
 #define CONFIG_FILE      "hearth.conf"   /* in the data directory */
@@ -33,6 +34,21 @@ enum config_key {
 	CONFIG_LOG_LEVEL,
 	CONFIG_API,
 	CONFIG_API_PLAIN,
+	CONFIG_BRIDGE_HOST,
+	CONFIG_BRIDGE_PORT,
+	CONFIG_BRIDGE_TLS,
+	CONFIG_BRIDGE_CAFILE,
+	CONFIG_BRIDGE_CERTFILE,
+	CONFIG_BRIDGE_KEYFILE,
+	CONFIG_BRIDGE_PASSWORD_FILE,
+	CONFIG_BRIDGE_CLIENT_ID,
+	CONFIG_BRIDGE_PREFIX,
+	CONFIG_BRIDGE_QOS,
+	CONFIG_BRIDGE_RECORDS,
+	CONFIG_BRIDGE_HA_DISCOVERY,
+	CONFIG_BRIDGE_HA_PREFIX,
+	CONFIG_BRIDGE_OUTBOX_MAX_BYTES,
+	CONFIG_BRIDGE_OUTBOX_MAX_AGE_S,
 	CONFIG_COUNT
 };
 #define CONFIG_BIT(key) ((uint32_t)1 << (key))
@@ -46,6 +62,7 @@ struct config {
 	int log_level;                   /* enum log_level */
 	char api[CONFIG_MAX_VALUE];      /* the REST API's HOST:PORT, or "off" */
 	int api_plain;                   /* 1: plain HTTP (loopback only) */
+	struct bridge_config bridge;     /* the northbound bridge (bridge.h); off unless a host is set */
 	enum config_source source[CONFIG_COUNT];
 	unsigned line[CONFIG_COUNT];     /* the file line of a value from the file */
 };

@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "server/acl.h"
+#include "server/bridge.h"
 #include "server/broker.h"
 #include "server/config.h"
 #include "server/feed.h"
@@ -61,6 +62,7 @@ struct endpoint {
 	int64_t maintained_hour;
 	struct rest *rest;
 	struct ticker *ticker;        /* rollouts, on a thread of its own */
+	struct bridge *bridge;        /* the northbound bridge, on a thread of its own; NULL when off */
 	int wakefd;              /* eventfd: the REST thread changed something the loop caches */
 	int wake_pending;
 	uint64_t commit_le[METRICS_COMMIT_BUCKETS], commit_count;
@@ -475,6 +477,7 @@ static void snapshot_metrics(struct endpoint *ep)
 	memcpy(ep->snap.commit_le, ep->commit_le, sizeof(ep->commit_le));
 	ep->snap.commit_count = ep->commit_count;
 	ep->snap.commit_sum = ep->commit_sum;
+	bridge_stats(ep->bridge, &ep->snap.bridge);
 	pthread_mutex_unlock(&ep->snap_lock);
 }
 
@@ -567,7 +570,13 @@ static enum herr setup(struct endpoint *ep)
 	rc = start_rest(ep);
 	if (rc != HERR_OK)
 		return rc;
-	return ticker_start(ep->dd->path, rest_changed, ep, &ep->ticker);
+	rc = ticker_start(ep->dd->path, rest_changed, ep, &ep->ticker);
+	if (rc != HERR_OK || !bridge_enabled(&ep->conf->bridge))
+		return rc;
+	rc = bridge_start(ep->dd->path, &ep->conf->bridge, &ep->bridge);
+	if (rc != HERR_OK)
+		log_err("bridge: cannot start (%s)", herr_str(rc));
+	return rc;
 }
 
 /* SIGHUP: the configuration file and environment again (limits change for new checks at once),
@@ -648,6 +657,8 @@ static void loop(struct endpoint *ep)
 				conn_on_event(p, events[i].events, now);
 		}
 		commit_batch(ep);
+		/* Every message received so far is stored: the bridge may read buckets closed by now. */
+		bridge_stored_until(ep->bridge, (int64_t)time(NULL));
 		reap(ep);
 		if (ep->wake_pending) {
 			ep->wake_pending = 0;
@@ -706,6 +717,7 @@ enum herr endpoint_run(struct datadir *dd, struct config *conf)
 		loop(&ep);
 	rest_stop(ep.rest); /* first: its hooks point into ep */
 	ticker_stop(ep.ticker);
+	bridge_stop(ep.bridge);
 	hs_pool_free(ep.pool);
 	commit_batch(&ep);
 	for (c = ep.conns; c; c = conn_next(c))

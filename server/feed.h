@@ -1,10 +1,7 @@
 /* feed: the minimized telemetry stream. When a time bucket closes, what the store kept for it is
  * published on hearth/v1/<id>/telemetry, one JSON record per device and bucket, for integration
- * clients (Home Assistant, Node-RED) and whoever else may read that topic. A record holds only
- * what the store holds: never a raw payload, never a per-message time, nothing a policy dropped.
- *
- *   {"device":"<id>","bucket_start":<unix s>,"bucket_s":<s>,
- *    "values":{"<field>":{"agg":"mean","value":21.5,"n":120}, ...}}
+ * clients (Home Assistant, Node-RED) and whoever else may read that topic. The record is
+ * record.h's: only what the store holds, never a raw payload, nothing a policy dropped.
  *
  * The feed keeps in the store how far it got, so buckets that closed while hearth was down are
  * published after a restart, up to FEED_CATCHUP_S back (older ones stay queryable in the store). */
@@ -21,8 +18,6 @@
 #define FEED_CATCHUP_S 86400
 /* One run covers at most this much time, so a catch-up never stalls the event loop for long. */
 #define FEED_STEP_S 3600
-/* A record is at most this large (a policy keeps at most 64 fields of bounded size). */
-#define FEED_RECORD_MAX (64 * 1024)
 
 struct feed;
 

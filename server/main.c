@@ -31,6 +31,7 @@ static const char usage[] =
 	"  backup  --data DIR --out FILE   a consistent copy of DIR (also while serve runs) in one file;\n"
 	"          it holds the CA and signing private keys: keep it like them\n"
 	"  restore --data DIR --from FILE  put a backup back into a new or empty DIR\n"
+	"  bridge  status --data DIR     the northbound bridge: its broker, outbox and watermark\n"
 	"  version\n"
 	"\n"
 	"DIR defaults to $HEARTH_DATA, then " CLI_DEFAULT_DATA ". `hearth COMMAND --help` for more.\n";
@@ -44,7 +45,7 @@ static const struct {
 	{ "telemetry", cmd_telemetry }, { "token", cmd_token }, { "api", cmd_api },
 	{ "manifest", cmd_manifest }, { "pins", cmd_pins },
 	{ "keys", cmd_keys }, { "firmware", cmd_firmware }, { "rollout", cmd_rollout },
-	{ "backup", cmd_backup }, { "restore", cmd_restore },
+	{ "backup", cmd_backup }, { "restore", cmd_restore }, { "bridge", cmd_bridge },
 };
 
 int main(int argc, char **argv)

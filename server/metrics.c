@@ -66,6 +66,18 @@ size_t metrics_render(const struct metrics_snap *s, char *buf, size_t size)
 	     s->ingest.invalid_payloads);
 	emit(buf, size, &n, "# HELP hearth_feed_records_total Minimized records published for closed buckets.\n"
 	     "# TYPE hearth_feed_records_total counter\nhearth_feed_records_total %" PRIu64 "\n", s->ep.feed_records);
+	emit(buf, size, &n, "# HELP hearth_bridge_connected 1 while the bridge is connected to its broker.\n"
+	     "# TYPE hearth_bridge_connected gauge\nhearth_bridge_connected %d\n", s->bridge.connected);
+	emit(buf, size, &n, "# HELP hearth_bridge_records_sent_total Records the bridge's broker acknowledged.\n"
+	     "# TYPE hearth_bridge_records_sent_total counter\nhearth_bridge_records_sent_total %" PRIu64 "\n",
+	     s->bridge.records_sent);
+	emit(buf, size, &n, "# HELP hearth_bridge_outbox_rows Records waiting in the bridge's outbox.\n"
+	     "# TYPE hearth_bridge_outbox_rows gauge\nhearth_bridge_outbox_rows %" PRIu64 "\n", s->bridge.outbox_rows);
+	emit(buf, size, &n, "# HELP hearth_bridge_dropped_total Records dropped from the bridge's outbox unsent.\n"
+	     "# TYPE hearth_bridge_dropped_total counter\nhearth_bridge_dropped_total %" PRIu64 "\n", s->bridge.dropped);
+	emit(buf, size, &n, "# HELP hearth_bridge_reconnects_total Connection attempts to the bridge's broker after "
+	     "the first.\n# TYPE hearth_bridge_reconnects_total counter\nhearth_bridge_reconnects_total %" PRIu64 "\n",
+	     s->bridge.reconnects);
 	emit(buf, size, &n, "# HELP hearth_store_commit_seconds Group commit latency.\n# TYPE hearth_store_commit_seconds histogram\n");
 	for (i = 0; i < METRICS_COMMIT_BUCKETS; i++)
 		emit(buf, size, &n, "hearth_store_commit_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", metrics_commit_bounds[i], s->commit_le[i]);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/bridge.h"
 #include "server/broker.h"
 #include "server/conn.h"
 #include "server/ingest.h"
@@ -21,6 +22,7 @@ struct metrics_snap {
 	size_t connections;
 	uint64_t commit_le[METRICS_COMMIT_BUCKETS], commit_count; /* cumulative, as Prometheus wants */
 	double commit_sum;
+	struct bridge_stats bridge;
 };
 
 /* Render s into buf (NUL-terminated, cut at size); returns the length written. */

@@ -251,6 +251,58 @@ enum herr store_feed_set(struct store *st, int64_t published_until)
 	return st->be->feed_set(st->impl, published_until);
 }
 
+enum herr store_bridge_state(struct store *st, struct store_bridge_state *out)
+{
+	return st->be->bridge_state(st->impl, out);
+}
+
+enum herr store_bridge_set_until(struct store *st, int64_t until)
+{
+	return st->be->bridge_set_until(st->impl, until);
+}
+
+enum herr store_bridge_set_connected(struct store *st, int connected, int64_t at)
+{
+	return st->be->bridge_set_connected(st->impl, connected, at);
+}
+
+enum herr store_bridge_outbox_add(struct store *st, const struct store_bridge_record *r)
+{
+	return st->be->bridge_outbox_add(st->impl, r);
+}
+
+enum herr store_bridge_outbox_trim(struct store *st, int64_t max_bytes, int64_t min_created, int64_t now,
+				   int64_t *rows)
+{
+	return st->be->bridge_outbox_trim(st->impl, max_bytes, min_created, now, rows);
+}
+
+enum herr store_bridge_outbox_list(struct store *st, int64_t after, size_t limit, store_bridge_row_fn fn,
+				   void *ctx)
+{
+	return st->be->bridge_outbox_list(st->impl, after, limit, fn, ctx);
+}
+
+enum herr store_bridge_outbox_delete(struct store *st, int64_t seq)
+{
+	return st->be->bridge_outbox_delete(st->impl, seq);
+}
+
+enum herr store_bridge_topic_add(struct store *st, const char *topic, const char *device_id, const char *kind)
+{
+	return st->be->bridge_topic_add(st->impl, topic, device_id, kind);
+}
+
+enum herr store_bridge_topic_delete(struct store *st, const char *topic)
+{
+	return st->be->bridge_topic_delete(st->impl, topic);
+}
+
+enum herr store_bridge_topics(struct store *st, const char *device_id, store_bridge_topic_fn fn, void *ctx)
+{
+	return st->be->bridge_topics(st->impl, device_id, fn, ctx);
+}
+
 enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t *deleted)
 {
 	return st->be->telemetry_expire(st->impl, now, deleted);

@@ -111,7 +111,7 @@ typedef int (*store_cert_row_fn)(void *ctx, const struct store_cert_row *c);
 enum herr store_device_certs(struct store *st, const char *id, store_cert_row_fn fn, void *ctx);
 /* Decommission: revoke the device's valid certificates (*certs counts them), mark it
  * decommissioned, and delete everything stored about it (telemetry, last-seen, tags, retained
- * messages). HERR_NOTFOUND for an unknown id, HERR_STATE if already decommissioned. */
+ * messages, records waiting in the bridge's outbox). HERR_NOTFOUND for an unknown id, HERR_STATE if already decommissioned. */
 enum herr store_device_decommission(struct store *st, const char *id, int64_t now, int *certs);
 
 /* Integration clients. insert: HERR_EXISTS if a device or client holds the id, HERR_INVALID for
@@ -160,6 +160,7 @@ struct store_row {
 	uint32_t bucket_s;
 	double value;             /* the aggregate: for mean already divided by n */
 	int has_value;
+	uint32_t retention_days;
 };
 typedef int (*store_row_fn)(void *ctx, const struct store_row *row);
 enum herr store_telemetry_query(struct store *st, const char *device_id, int64_t from, int64_t to,
@@ -175,6 +176,48 @@ enum herr store_telemetry_closed(struct store *st, int64_t after, int64_t until,
 /* Where the minimized feed got to (HERR_NOTFOUND before its first record), and moving it on. */
 enum herr store_feed_get(struct store *st, int64_t *published_until);
 enum herr store_feed_set(struct store *st, int64_t published_until);
+/* The northbound bridge (schema/migrations/0008_bridge.sql, server/bridge.h). */
+struct store_bridge_state {
+	int64_t until;            /* records of buckets closed at or before this are queued; 0: never ran */
+	int64_t dropped;          /* records that left the outbox unsent, ever */
+	int64_t rows, bytes;      /* in the outbox now */
+	int64_t oldest;           /* created_at of the oldest row; 0 if it is empty */
+	int connected;            /* as the running server last recorded it */
+	int64_t changed_at;       /* when that changed; 0: never */
+};
+enum herr store_bridge_state(struct store *st, struct store_bridge_state *out);
+enum herr store_bridge_set_until(struct store *st, int64_t until);
+enum herr store_bridge_set_connected(struct store *st, int connected, int64_t at);
+/* Queue a record (payload: len bytes of UTF-8 text) under the next sequence number. */
+struct store_bridge_record {
+	const char *device_id, *topic, *payload;
+	size_t len;
+	int retain;
+	int64_t created_at, expires_at;
+};
+enum herr store_bridge_outbox_add(struct store *st, const struct store_bridge_record *r);
+/* Drop rows, oldest first, until the outbox holds at most max_bytes, none created before
+ * min_created and none expired at now; they are added to the dropped count. *rows (may be NULL)
+ * counts them. */
+enum herr store_bridge_outbox_trim(struct store *st, int64_t max_bytes, int64_t min_created, int64_t now,
+				   int64_t *rows);
+/* Rows with seq > after, in seq order, at most limit. */
+struct store_bridge_row {
+	int64_t seq;
+	const char *topic, *payload;
+	size_t len;
+	int retain;
+};
+typedef int (*store_bridge_row_fn)(void *ctx, const struct store_bridge_row *r);
+enum herr store_bridge_outbox_list(struct store *st, int64_t after, size_t limit, store_bridge_row_fn fn,
+				   void *ctx);
+/* The broker acknowledged it (a row already gone is no error). */
+enum herr store_bridge_outbox_delete(struct store *st, int64_t seq);
+/* Retained topics hearth set on the broker, by device; kind is "status" or "config". */
+enum herr store_bridge_topic_add(struct store *st, const char *topic, const char *device_id, const char *kind);
+enum herr store_bridge_topic_delete(struct store *st, const char *topic);
+typedef int (*store_bridge_topic_fn)(void *ctx, const char *topic, const char *kind);
+enum herr store_bridge_topics(struct store *st, const char *device_id, store_bridge_topic_fn fn, void *ctx);
 /* Delete telemetry past its retention at now; *deleted (may be NULL) counts rows. */
 enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t *deleted);
 /* Fold the write-ahead log back into the database and empty it, so no file keeps superseded

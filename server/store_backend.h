@@ -49,6 +49,18 @@ struct store_backend {
 				      void *ctx);
 	enum herr (*feed_get)(void *impl, int64_t *published_until);
 	enum herr (*feed_set)(void *impl, int64_t published_until);
+	enum herr (*bridge_state)(void *impl, struct store_bridge_state *out);
+	enum herr (*bridge_set_until)(void *impl, int64_t until);
+	enum herr (*bridge_set_connected)(void *impl, int connected, int64_t at);
+	enum herr (*bridge_outbox_add)(void *impl, const struct store_bridge_record *r);
+	enum herr (*bridge_outbox_trim)(void *impl, int64_t max_bytes, int64_t min_created, int64_t now,
+					int64_t *rows);
+	enum herr (*bridge_outbox_list)(void *impl, int64_t after, size_t limit, store_bridge_row_fn fn,
+					void *ctx);
+	enum herr (*bridge_outbox_delete)(void *impl, int64_t seq);
+	enum herr (*bridge_topic_add)(void *impl, const char *topic, const char *device_id, const char *kind);
+	enum herr (*bridge_topic_delete)(void *impl, const char *topic);
+	enum herr (*bridge_topics)(void *impl, const char *device_id, store_bridge_topic_fn fn, void *ctx);
 	enum herr (*manifest_next_version)(void *impl, const char *type, int64_t *version);
 	enum herr (*manifest_insert)(void *impl, struct store_manifest *m);
 	enum herr (*manifest_list_since)(void *impl, int64_t after, size_t limit, store_manifest_fn fn,

@@ -22,8 +22,8 @@
 
 /* Prepared statements kept for reuse, keyed by the address of their SQL text (always a string
  * literal here): preparing costs more than running most of these statements. Room for every
- * statement in this file (about 100), with some to spare. */
-#define STMT_CACHE 128
+ * statement in this file (about 120), with some to spare. */
+#define STMT_CACHE 192
 
 struct sq {
 	sqlite3 *db;
@@ -581,7 +581,8 @@ static enum herr sq_device_decommission(void *impl, const char *id, int64_t now,
 		      " revoked_at = ? WHERE id = ?", "is", now, id)) != HERR_OK ||
 	    (rc = run(impl, NULL, "DELETE FROM telemetry WHERE device_id = ?", "s", id)) != HERR_OK ||
 	    (rc = run(impl, NULL, "DELETE FROM last_seen WHERE device_id = ?", "s", id)) != HERR_OK ||
-	    (rc = run(impl, NULL, "DELETE FROM device_tags WHERE device_id = ?", "s", id)) != HERR_OK)
+	    (rc = run(impl, NULL, "DELETE FROM device_tags WHERE device_id = ?", "s", id)) != HERR_OK ||
+	    (rc = run(impl, NULL, "DELETE FROM bridge_outbox WHERE device_id = ?", "s", id)) != HERR_OK)
 		return rc;
 	return run(impl, NULL, "DELETE FROM retained WHERE substr(topic, 1, length(?)) = ?", "ss",
 		   prefix, prefix);
@@ -1144,7 +1145,7 @@ static enum herr sq_dropped_add(void *impl, const char *model, const char *field
 /* The columns emit_rows reads, in its order; an aggregate's value is final (mean divided by n). */
 #define ROW_COLUMNS \
 	"device_id, field, agg, text, bucket_start, n, bucket_s," \
-	" CASE agg WHEN 'mean' THEN value / n WHEN 'count' THEN n ELSE value END"
+	" CASE agg WHEN 'mean' THEN value / n WHEN 'count' THEN n ELSE value END, retention_days"
 
 static enum herr emit_rows(struct sq *s, sqlite3_stmt *stmt, store_row_fn fn, void *ctx)
 {
@@ -1162,6 +1163,7 @@ static enum herr emit_rows(struct sq *s, sqlite3_stmt *stmt, store_row_fn fn, vo
 			.bucket_s = (uint32_t)sqlite3_column_int64(stmt, 6),
 			.value = sqlite3_column_double(stmt, 7),
 			.has_value = sqlite3_column_type(stmt, 7) != SQLITE_NULL,
+			.retention_days = (uint32_t)sqlite3_column_int64(stmt, 8),
 		};
 
 		if (fn(ctx, &r) != 0)
@@ -1226,6 +1228,173 @@ static enum herr sq_feed_set(void *impl, int64_t published_until)
 	return run(impl, NULL, "INSERT INTO feed_state (id, published_until) VALUES (1, ?)"
 		   " ON CONFLICT (id) DO UPDATE SET published_until = excluded.published_until",
 		   "i", published_until);
+}
+
+/* --- the bridge --------------------------------------------------------------------------------- */
+
+static enum herr sq_bridge_state(void *impl, struct store_bridge_state *out)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	memset(out, 0, sizeof(*out));
+	rc = prepare(s, &stmt, "SELECT b.until, b.dropped, b.connected, b.changed_at,"
+		     " (SELECT COUNT(*) FROM bridge_outbox), (SELECT COALESCE(SUM(bytes), 0) FROM bridge_outbox),"
+		     " (SELECT COALESCE(MIN(created_at), 0) FROM bridge_outbox)"
+		     " FROM bridge_state b WHERE b.id = 1", "");
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW) {
+		out->until = sqlite3_column_int64(stmt, 0);
+		out->dropped = sqlite3_column_int64(stmt, 1);
+		out->connected = sqlite3_column_int(stmt, 2);
+		out->changed_at = sqlite3_column_int64(stmt, 3);
+		out->rows = sqlite3_column_int64(stmt, 4);
+		out->bytes = sqlite3_column_int64(stmt, 5);
+		out->oldest = sqlite3_column_int64(stmt, 6);
+	} else {
+		rc = step == SQLITE_DONE ? HERR_SCHEMA : sq_fail(__func__, s->db, "bridge_state");
+	}
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_bridge_set_until(void *impl, int64_t until)
+{
+	return run(impl, NULL, "UPDATE bridge_state SET until = ? WHERE id = 1", "i", until);
+}
+
+static enum herr sq_bridge_set_connected(void *impl, int connected, int64_t at)
+{
+	return run(impl, NULL, "UPDATE bridge_state SET connected = ?, changed_at = ? WHERE id = 1", "ii",
+		   (int64_t)connected, at);
+}
+
+static enum herr sq_bridge_outbox_add(void *impl, const struct store_bridge_record *r)
+{
+	enum herr rc;
+
+	/* The sequence comes from bridge_state, so a number is never used twice, even once the
+	 * outbox ran empty. */
+	rc = run(impl, NULL, "INSERT INTO bridge_outbox (seq, device_id, topic, payload, retain, bytes,"
+		 " created_at, expires_at) SELECT next_seq, ?, ?, ?, ?, ?, ?, ? FROM bridge_state WHERE id = 1",
+		 "sssiiii", r->device_id, r->topic, r->payload, (int64_t)(r->retain != 0), (int64_t)r->len,
+		 r->created_at, r->expires_at);
+	if (rc != HERR_OK)
+		return rc;
+	return run(impl, NULL, "UPDATE bridge_state SET next_seq = next_seq + 1 WHERE id = 1", "");
+}
+
+static enum herr sq_bridge_outbox_trim(void *impl, int64_t max_bytes, int64_t min_created, int64_t now,
+				       int64_t *rows)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	int64_t cut = 0;
+	int aged = 0, over = 0, step;
+	enum herr rc;
+
+	if (rows)
+		*rows = 0;
+	rc = run(s, &aged, "DELETE FROM bridge_outbox WHERE created_at < ? OR expires_at <= ?", "ii",
+		 min_created, now);
+	if (rc != HERR_OK)
+		return rc;
+	/* The newest row that no longer fits when the newest rows are kept first: it and all older
+	 * ones go. */
+	rc = prepare(s, &stmt, "SELECT seq FROM (SELECT seq, SUM(bytes) OVER (ORDER BY seq DESC"
+		     " ROWS UNBOUNDED PRECEDING) AS kept FROM bridge_outbox) WHERE kept > ?"
+		     " ORDER BY seq DESC LIMIT 1", "i", max_bytes);
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		cut = sqlite3_column_int64(stmt, 0);
+	else if (step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "bridge_outbox");
+	done(s, stmt);
+	if (rc == HERR_OK && cut > 0)
+		rc = run(s, &over, "DELETE FROM bridge_outbox WHERE seq <= ?", "i", cut);
+	if (rc == HERR_OK && aged + over > 0)
+		rc = run(s, NULL, "UPDATE bridge_state SET dropped = dropped + ? WHERE id = 1", "i",
+			 (int64_t)aged + over);
+	if (rc == HERR_OK && rows)
+		*rows = (int64_t)aged + over;
+	return rc;
+}
+
+static enum herr sq_bridge_outbox_list(void *impl, int64_t after, size_t limit, store_bridge_row_fn fn,
+				       void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT seq, topic, payload, retain FROM bridge_outbox WHERE seq > ?"
+		     " ORDER BY seq LIMIT ?", "ii", after, page_limit(limit));
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_bridge_row r = {
+			.seq = sqlite3_column_int64(stmt, 0),
+			.topic = (const char *)sqlite3_column_text(stmt, 1),
+			.payload = (const char *)sqlite3_column_text(stmt, 2),
+			.len = (size_t)sqlite3_column_bytes(stmt, 2),
+			.retain = sqlite3_column_int(stmt, 3),
+		};
+
+		if (!r.topic || !r.payload)
+			continue;
+		if (fn(ctx, &r) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "bridge_outbox");
+	done(s, stmt);
+	return rc;
+}
+
+static enum herr sq_bridge_outbox_delete(void *impl, int64_t seq)
+{
+	return run(impl, NULL, "DELETE FROM bridge_outbox WHERE seq = ?", "i", seq);
+}
+
+static enum herr sq_bridge_topic_add(void *impl, const char *topic, const char *device_id, const char *kind)
+{
+	return run(impl, NULL, "INSERT INTO bridge_topics (topic, device_id, kind) VALUES (?, ?, ?)"
+		   " ON CONFLICT (topic) DO UPDATE SET device_id = excluded.device_id, kind = excluded.kind",
+		   "sss", topic, device_id, kind);
+}
+
+static enum herr sq_bridge_topic_delete(void *impl, const char *topic)
+{
+	return run(impl, NULL, "DELETE FROM bridge_topics WHERE topic = ?", "s", topic);
+}
+
+static enum herr sq_bridge_topics(void *impl, const char *device_id, store_bridge_topic_fn fn, void *ctx)
+{
+	struct sq *s = impl;
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	rc = prepare(s, &stmt, "SELECT topic, kind FROM bridge_topics WHERE device_id = ? ORDER BY topic",
+		     "s", device_id);
+	if (rc != HERR_OK)
+		return rc;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (fn(ctx, (const char *)sqlite3_column_text(stmt, 0),
+		       (const char *)sqlite3_column_text(stmt, 1)) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s->db, "bridge_topics");
+	done(s, stmt);
+	return rc;
 }
 
 static enum herr sq_dropped_list(void *impl, store_dropped_fn fn, void *ctx)
@@ -1877,6 +2046,16 @@ static const struct store_backend sqlite_backend = {
 	.telemetry_closed = sq_telemetry_closed,
 	.feed_get = sq_feed_get,
 	.feed_set = sq_feed_set,
+	.bridge_state = sq_bridge_state,
+	.bridge_set_until = sq_bridge_set_until,
+	.bridge_set_connected = sq_bridge_set_connected,
+	.bridge_outbox_add = sq_bridge_outbox_add,
+	.bridge_outbox_trim = sq_bridge_outbox_trim,
+	.bridge_outbox_list = sq_bridge_outbox_list,
+	.bridge_outbox_delete = sq_bridge_outbox_delete,
+	.bridge_topic_add = sq_bridge_topic_add,
+	.bridge_topic_delete = sq_bridge_topic_delete,
+	.bridge_topics = sq_bridge_topics,
 	.manifest_next_version = sq_manifest_next_version,
 	.manifest_insert = sq_manifest_insert,
 	.manifest_list_since = sq_manifest_list_since,

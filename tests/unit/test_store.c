@@ -1338,6 +1338,172 @@ START_TEST(test_audit_list)
 }
 END_TEST
 
+/* --- the bridge's outbox and retained topics --------------------------------------------------- */
+
+static int64_t outbox_add(const char *device, const char *payload, int64_t created, int64_t expires)
+{
+	struct store_bridge_record r = { .device_id = device, .topic = "hearth/x/telemetry", .payload = payload,
+					 .len = strlen(payload), .retain = 0, .created_at = created,
+					 .expires_at = expires };
+
+	ck_assert_int_eq(store_bridge_outbox_add(st, &r), HERR_OK);
+	return sql_int("SELECT MAX(seq) FROM bridge_outbox");
+}
+
+struct seqs {
+	int64_t seq[16];
+	char payload[16][32];
+	size_t n;
+};
+
+static int collect_seq(void *ctx, const struct store_bridge_row *r)
+{
+	struct seqs *q = ctx;
+
+	ck_assert_uint_lt(q->n, 16);
+	ck_assert_uint_eq(r->len, strlen(r->payload));
+	q->seq[q->n] = r->seq;
+	snprintf(q->payload[q->n++], sizeof(q->payload[0]), "%s", r->payload);
+	return 0;
+}
+
+START_TEST(test_bridge_outbox)
+{
+	struct store_bridge_state b;
+	struct seqs q = { .n = 0 };
+	int64_t s1, s2, s3, s4, dropped = -1;
+	int certs;
+
+	ck_assert_int_eq(store_bridge_state(st, &b), HERR_OK);
+	ck_assert_int_eq(b.until, 0);
+	ck_assert_int_eq(b.rows, 0);
+	ck_assert_int_eq(b.connected, 0);
+	add_device("dev-1");
+	add_device("dev-2");
+	s1 = outbox_add("dev-1", "one", T0, T0 + 86400);
+	s2 = outbox_add("dev-2", "two", T0 + 1, T0 + 86400);
+	ck_assert_int_gt(s2, s1);
+	ck_assert_int_eq(store_bridge_outbox_list(st, 0, 10, collect_seq, &q), HERR_OK);
+	ck_assert_uint_eq(q.n, 2);
+	ck_assert_str_eq(q.payload[0], "one");
+	ck_assert_str_eq(q.payload[1], "two");
+	q.n = 0;
+	ck_assert_int_eq(store_bridge_outbox_list(st, s1, 10, collect_seq, &q), HERR_OK);
+	ck_assert_uint_eq(q.n, 1);
+	ck_assert_int_eq(q.seq[0], s2);
+	/* Acknowledged rows go; a sequence number is never used again, even once the outbox is empty,
+	 * so a sender's cursor stays valid. */
+	ck_assert_int_eq(store_bridge_outbox_delete(st, s1), HERR_OK);
+	ck_assert_int_eq(store_bridge_outbox_delete(st, s2), HERR_OK);
+	ck_assert_int_eq(store_bridge_outbox_delete(st, s2), HERR_OK);
+	s3 = outbox_add("dev-1", "three", T0 + 2, T0 + 86400);
+	ck_assert_int_gt(s3, s2);
+	ck_assert_int_eq(store_bridge_state(st, &b), HERR_OK);
+	ck_assert_int_eq(b.rows, 1);
+	ck_assert_int_eq(b.bytes, 5);
+	ck_assert_int_eq(b.oldest, T0 + 2);
+	/* Decommissioning a device deletes its waiting records too. */
+	s4 = outbox_add("dev-2", "four", T0 + 3, T0 + 86400);
+	ck_assert_int_eq(store_device_decommission(st, "dev-2", T0 + 4, &certs), HERR_OK);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM bridge_outbox WHERE device_id = 'dev-2'"), 0);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM bridge_outbox"), 1);
+	(void)s4;
+	/* Trim: nothing over the bounds, nothing goes. */
+	ck_assert_int_eq(store_bridge_outbox_trim(st, 1000, T0, T0 + 10, &dropped), HERR_OK);
+	ck_assert_int_eq(dropped, 0);
+	ck_assert_int_eq(store_bridge_state(st, &b), HERR_OK);
+	ck_assert_int_eq(b.dropped, 0);
+}
+END_TEST
+
+START_TEST(test_bridge_outbox_trim)
+{
+	struct store_bridge_state b;
+	struct seqs q = { .n = 0 };
+	int64_t dropped = -1;
+	int i;
+
+	add_device("dev-1");
+	/* Ten rows of 10 bytes, one a second. */
+	for (i = 0; i < 10; i++) {
+		char p[16];
+
+		snprintf(p, sizeof(p), "payload-%02d", i);
+		outbox_add("dev-1", p, T0 + i, i == 7 ? T0 + 100 : T0 + 86400);
+	}
+	/* By size: at most 55 bytes are kept, the newest; the five oldest go, counted. */
+	ck_assert_int_eq(store_bridge_outbox_trim(st, 55, T0 - 1, T0 + 50, &dropped), HERR_OK);
+	ck_assert_int_eq(dropped, 5);
+	ck_assert_int_eq(store_bridge_outbox_list(st, 0, 16, collect_seq, &q), HERR_OK);
+	ck_assert_uint_eq(q.n, 5);
+	ck_assert_str_eq(q.payload[0], "payload-05");
+	ck_assert_str_eq(q.payload[4], "payload-09");
+	/* By age: created before T0 + 6 goes. */
+	ck_assert_int_eq(store_bridge_outbox_trim(st, 1000, T0 + 6, T0 + 50, &dropped), HERR_OK);
+	ck_assert_int_eq(dropped, 1);
+	/* By retention: row 7 expires at T0 + 100. */
+	ck_assert_int_eq(store_bridge_outbox_trim(st, 1000, T0, T0 + 100, &dropped), HERR_OK);
+	ck_assert_int_eq(dropped, 1);
+	q.n = 0;
+	ck_assert_int_eq(store_bridge_outbox_list(st, 0, 16, collect_seq, &q), HERR_OK);
+	ck_assert_uint_eq(q.n, 3);
+	ck_assert_str_eq(q.payload[0], "payload-06");
+	ck_assert_str_eq(q.payload[1], "payload-08");
+	ck_assert_int_eq(store_bridge_state(st, &b), HERR_OK);
+	ck_assert_int_eq(b.dropped, 7);
+	ck_assert_int_eq(b.rows, 3);
+	/* The watermark and the connection state. */
+	ck_assert_int_eq(store_bridge_set_until(st, T0 + 3600), HERR_OK);
+	ck_assert_int_eq(store_bridge_set_connected(st, 1, T0 + 5), HERR_OK);
+	ck_assert_int_eq(store_bridge_state(st, &b), HERR_OK);
+	ck_assert_int_eq(b.until, T0 + 3600);
+	ck_assert_int_eq(b.connected, 1);
+	ck_assert_int_eq(b.changed_at, T0 + 5);
+}
+END_TEST
+
+struct topic_list {
+	char line[8][128];
+	size_t n;
+};
+
+static int collect_topic(void *ctx, const char *topic, const char *kind)
+{
+	struct topic_list *l = ctx;
+
+	ck_assert_uint_lt(l->n, 8);
+	snprintf(l->line[l->n++], sizeof(l->line[0]), "%s %s", kind, topic);
+	return 0;
+}
+
+START_TEST(test_bridge_topics)
+{
+	struct topic_list l = { .n = 0 };
+	int certs;
+
+	add_device("dev-1");
+	add_device("dev-2");
+	ck_assert_int_eq(store_bridge_topic_add(st, "ha/sensor/hearth_dev-1/t/config", "dev-1", "config"), HERR_OK);
+	ck_assert_int_eq(store_bridge_topic_add(st, "ha/sensor/hearth_dev-1/t/config", "dev-1", "config"), HERR_OK);
+	ck_assert_int_eq(store_bridge_topic_add(st, "hearth/dev-1/status", "dev-1", "status"), HERR_OK);
+	ck_assert_int_eq(store_bridge_topic_add(st, "hearth/dev-2/status", "dev-2", "status"), HERR_OK);
+	ck_assert_int_eq(store_bridge_topic_add(st, "x", "dev-2", "other"), HERR_INVALID);
+	ck_assert_int_eq(store_bridge_topics(st, "dev-1", collect_topic, &l), HERR_OK);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_str_eq(l.line[0], "config ha/sensor/hearth_dev-1/t/config");
+	ck_assert_str_eq(l.line[1], "status hearth/dev-1/status");
+	/* Decommissioning keeps them: the bridge still has to clear them at the broker. */
+	ck_assert_int_eq(store_device_decommission(st, "dev-1", T0, &certs), HERR_OK);
+	l.n = 0;
+	ck_assert_int_eq(store_bridge_topics(st, "dev-1", collect_topic, &l), HERR_OK);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_int_eq(store_bridge_topic_delete(st, "hearth/dev-1/status"), HERR_OK);
+	l.n = 0;
+	ck_assert_int_eq(store_bridge_topics(st, "dev-1", collect_topic, &l), HERR_OK);
+	ck_assert_uint_eq(l.n, 1);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -1378,6 +1544,9 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_device_certs);
 	tcase_add_test(tc, test_device_last_seen);
 	tcase_add_test(tc, test_audit_list);
+	tcase_add_test(tc, test_bridge_outbox);
+	tcase_add_test(tc, test_bridge_outbox_trim);
+	tcase_add_test(tc, test_bridge_topics);
 	suite_add_tcase(s, tc);
 	return s;
 }

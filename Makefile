@@ -1,6 +1,7 @@
 # hearth — plain Makefile. `make` builds bin/hearth; `make test` runs every test; `make asan` builds
 # with ASan+UBSan and runs the tests against that build; `make fuzz` builds the libFuzzer targets;
-# `make bench` measures the MQTT endpoint under load (bench/run.sh; never part of `make test`).
+# `make bench` measures the MQTT endpoint under load beside Mosquitto (bench/run.sh; never part of
+# `make test`).
 
 O        ?= build
 BIN      ?= bin/hearth
@@ -32,10 +33,10 @@ DEVICE_IO_SRC = device/https.c device/state.c
 SERVER_SRC = server/store.c server/store_sqlite.c server/datadir.c server/pki.c server/cli.c \
              server/cmd_init.c server/cmd_serve.c server/cmd_device.c server/cmd_ca.c server/cmd_model.c server/cmd_telemetry.c \
              server/mqtt_codec.c server/acl.c server/tls.c server/broker.c server/conn.c \
-             server/endpoint.c server/handshake.c server/config.c server/cmd_config.c \
+             server/endpoint.c server/handshake.c server/addrlimit.c server/config.c server/cmd_config.c \
              server/policy.c server/minimize.c server/ingest.c server/sensitive.c server/record.c server/feed.c server/hadisc.c server/token.c server/metrics.c server/net.c server/ack.c server/manifest.c server/pins.c server/keys.c \
              server/cmd_token.c server/cmd_manifest.c server/cmd_pins.c server/rest.c server/rest_devices.c server/rest_telemetry.c server/rest_models.c \
-             server/rest_enroll.c server/rest_ca.c server/rest_audit.c server/rest_device_self.c server/rest_pins.c \
+             server/rest_enroll.c server/rest_ca.c server/rest_audit.c server/rest_device_self.c server/rest_pins.c server/rest_parse.c \
              server/firmware.c server/cmd_firmware.c server/rest_firmware.c server/ticker.c server/bridge_config.c server/bridge.c \
              server/backup.c server/cmd_backup.c server/cmd_bridge.c
 LIB_SRC    = $(COMMON_SRC) $(CA_SRC) $(OTA_SRC) $(DEVICE_CORE_SRC) $(DEVICE_IO_SRC) $(SERVER_SRC)
@@ -102,7 +103,8 @@ $(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libhearth.a
 FUZZ_CC ?= clang
 FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_DEPS = $(COMMON_SRC) $(CA_SRC) $(OTA_SRC) $(DEVICE_CORE_SRC) $(DEVICE_IO_SRC) server/mqtt_codec.c server/config.c \
-            server/policy.c server/minimize.c server/sensitive.c server/ack.c server/bridge_config.c
+            server/policy.c server/minimize.c server/sensitive.c server/ack.c server/bridge_config.c \
+            server/rest_parse.c server/token.c server/acl.c
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -117,17 +119,31 @@ $(MOSQ_CLIENT): tests/integration/mosq_client.c
 	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags libmosquitto) $(ALL_LDFLAGS) -o $@ $< \
 		$(shell $(PKG_CONFIG) --libs libmosquitto)
 
+# An LD_PRELOAD shim that makes malloc/calloc/realloc fail on command (tests/integration/
+# 36-alloc-fail.sh). Test code, built plain whatever the build: a sanitizer would own malloc.
+ALLOCFAIL = $(O)/tests/liballocfail.so
+$(ALLOCFAIL): tests/fault/allocfail.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -fPIC -shared -o $@ $<
+
 TEST_ENV = UNIT_BINS="$(UNIT_BIN)" HEARTH=$(abspath $(BIN)) AGENT=$(abspath $(AGENT)) FUZZ_REPLAY_DIR=$(abspath $(O)/fuzz-replay) \
-           FUZZ_DIR=$(abspath build/fuzz) MOSQ_CLIENT=$(abspath $(MOSQ_CLIENT))
+           FUZZ_DIR=$(abspath build/fuzz) MOSQ_CLIENT=$(abspath $(MOSQ_CLIENT)) ALLOCFAIL=$(abspath $(ALLOCFAIL))
 
 unit: $(UNIT_BIN)
 	@$(TEST_ENV) ONLY=unit bash tests/run.sh
 
-integration: $(BIN) $(AGENT) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT)
+integration: $(BIN) $(AGENT) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT) $(ALLOCFAIL)
 	@$(TEST_ENV) ONLY=integration bash tests/run.sh
 
-test: $(BIN) $(AGENT) $(UNIT_BIN) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT)
+test: $(BIN) $(AGENT) $(UNIT_BIN) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT) $(ALLOCFAIL)
 	@$(TEST_ENV) bash tests/run.sh
+
+# The integration tests with every hearth process under valgrind's memcheck, one log per process
+# in build/valgrind/ (tests/valgrind/run.sh says which tests and bounds); fails on any definitely
+# lost byte or memory error. About 20 minutes on 2 cores; never part of make test.
+.PHONY: valgrind
+valgrind: $(BIN) $(AGENT) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT) $(ALLOCFAIL)
+	@$(TEST_ENV) bash tests/valgrind/run.sh
 
 asan:
 	@$(MAKE) --no-print-directory O=build/asan BIN=build/asan/hearth \
@@ -138,6 +154,19 @@ asan:
 fuzz: $(FUZZ_BIN)
 	@echo "run: build/fuzz/fuzz_csr -max_total_time=60 tests/fuzz/corpus/csr (a copy: it adds files)"
 
+# Every fuzz target for FUZZ_SECONDS (60) from a copy of its seed corpus, as make test's short run
+# (tests/integration/07-fuzz-short.sh) does for 15 s; CI runs it after make test.
+.PHONY: fuzz-smoke
+fuzz-smoke: $(FUZZ_BIN)
+	@res=$$(mktemp) && FUZZ_SECONDS=$${FUZZ_SECONDS:-60} FUZZ_DIR=$(abspath build/fuzz) HEARTH=$(abspath $(BIN)) \
+		RESULT_FILE=$$res bash tests/integration/07-fuzz-short.sh; read -r p f < $$res; rm -f $$res; \
+		echo "fuzz-smoke: $${p:-0} passed, $${f:-1} failed"; [ "$${f:-1}" = 0 ]
+
+# kill -9 under QoS 1 load for KILL9_ROUNDS (200) rounds; make test runs the same test with 10.
+.PHONY: kill9
+kill9: $(BIN) $(MOSQ_CLIENT)
+	@$(TEST_ENV) KILL9_ROUNDS=$${KILL9_ROUNDS:-200} bash tests/integration/33-kill9.sh
+
 # The load generator is a client and uses OpenSSL, so the server is measured by a TLS stack other
 # than its own; OpenSSL stays in bench/ and is never linked into hearth.
 LOADGEN   = $(O)/bench/loadgen
@@ -147,8 +176,15 @@ $(LOADGEN): bench/loadgen.c
 	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags openssl) $(ALL_LDFLAGS) -o $@ $< \
 		$(shell $(PKG_CONFIG) --libs openssl)
 
-bench: $(BIN) $(LOADGEN)
-	@HEARTH=$(abspath $(BIN)) LOADGEN=$(abspath $(LOADGEN)) bash bench/run.sh
+# The ceiling mbedTLS's P-256 arithmetic puts on full handshakes, with the mbedTLS hearth links.
+P256      = $(O)/bench/p256
+$(P256): bench/p256.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lmbedcrypto -lpthread
+
+# hearth and Mosquitto side by side; BENCH_QUICK=1 for small sizes (bench/run.sh lists the rest).
+bench: $(BIN) $(LOADGEN) $(P256)
+	@HEARTH=$(abspath $(BIN)) LOADGEN=$(abspath $(LOADGEN)) P256=$(abspath $(P256)) bash bench/run.sh
 
 # The presence-inference check alone (tests/privacy/; also part of `make test`). PRIVACY_KEEP=DIR
 # keeps its data and result.json; PRIVACY_HOUSEHOLDS, PRIVACY_DAYS, PRIVACY_SEED vary the simulation.

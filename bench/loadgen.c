@@ -1,8 +1,9 @@
-/* loadgen: drives hearth's MQTT-over-TLS endpoint from one thread (epoll, non-blocking OpenSSL) to
- * measure full and resumed mTLS handshakes, the cost of idle connections, and QoS 1 throughput.
+/* loadgen: drives an MQTT-over-TLS broker (hearth's endpoint, or Mosquitto for comparison) from one
+ * thread (epoll, non-blocking OpenSSL) to measure full and resumed mTLS handshakes, the cost of
+ * idle connections, reconnect storms, and QoS 1 publishing, closed loop or open loop at a set rate.
  * A benchmark tool, not part of hearth: it connects only to 127.0.0.1, always verifies the
- * endpoint, and bounds every loop in count and the whole run in time. One "result key=value..."
- * line goes to stdout for bench/run.sh; progress and errors go to stderr. */
+ * server's certificate, and bounds every loop in count and the whole run in time. "result
+ * key=value..." lines go to stdout for bench/run.sh; progress and errors go to stderr. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -29,21 +30,34 @@
 #define HOST "127.0.0.1"
 #define ID_MAX 64
 #define MAX_IDS 100000
-#define MAX_CONNS 10000
+/* Connections held at once (10,000 devices and room to spare); each is a descriptor. */
+#define MAX_CONNS 20000
+#define SPARE_FDS 64
 #define MAX_WINDOW 64
 #define BUF_CAP 2048
+#define TOPIC_MAX 256
 #define PAYLOAD_LEN 100
 #define KEEPALIVE_S 60
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
-/* One connection may take this long to get from connect() to CONNACK, or to get a PUBACK. */
+/* One connection may take this long to get from connect() to CONNACK (handshake modes). */
 #define CONN_TIMEOUT_NS (10 * NS_PER_S)
+/* A publisher with messages in flight must get a PUBACK this often. Generous: an open loop
+ * offered more than the server can take queues up, and that shows as latency, not as failures. */
+#define ACK_TIMEOUT_NS (30 * NS_PER_S)
 #define TICK_NS (100 * NS_PER_MS)
 #define MAX_EVENTS 256
 /* Records read from one connection per wakeup; the window keeps the server below this. */
 #define READ_ROUNDS 256
 #define WRITE_ROUNDS 64
 #define ERRORS_SHOWN 10
+/* Reconnect storms: a device whose attempt failed tries again after a doubling, jittered wait,
+ * as device firmware does, and gives up after so many attempts. */
+#define BACKOFF_FIRST_NS (500 * NS_PER_MS)
+#define BACKOFF_MAX_NS (8 * NS_PER_S)
+#define MAX_ATTEMPTS 30
+/* Open loop: messages in one run, at most. */
+#define MAX_MESSAGES 100000000ull
 
 /* Latency histogram, log-linear: 64 linear buckets per power of two (under 1 % error), over
  * nanoseconds up to hours, so percentiles need no stored samples. */
@@ -56,7 +70,7 @@ struct hist {
 	uint64_t buckets[HIST_BUCKETS];
 };
 
-enum mode { MODE_NONE, MODE_HANDSHAKES, MODE_RESUMED, MODE_IDLE, MODE_PUBLISH };
+enum mode { MODE_NONE, MODE_HANDSHAKES, MODE_RESUMED, MODE_IDLE, MODE_STORM, MODE_PUBLISH };
 
 enum conn_state { CS_FREE, CS_TCP, CS_TLS, CS_MQTT, CS_READY };
 
@@ -69,12 +83,13 @@ struct identity {
 	char id[ID_MAX + 1];
 	X509 *crt;
 	EVP_PKEY *key;
-	SSL_SESSION *session;   /* from this device's priming connection (resumed mode) */
+	SSL_SESSION *session;   /* from this device's priming connection (resumed, storm) */
+	uint32_t attempts;      /* connections begun in this phase */
 };
 
 struct in_flight {
 	uint16_t pid;
-	uint64_t sent;          /* ns; 0 = slot unused */
+	uint64_t sent;          /* ns (open loop: when it was due); 0 = slot unused */
 };
 
 struct conn {
@@ -93,42 +108,72 @@ struct conn {
 	uint8_t in[BUF_CAP];
 	size_t in_len;
 	uint32_t sent, acked;
+	uint32_t due, quota;    /* open loop: messages due by now, and in the whole run */
+	size_t pub_idx;         /* publishers are numbered 0..P-1 for the schedule */
+	int dirty;              /* open loop: in this turn's list of publishers to pump */
 	uint16_t next_pid;
 	uint16_t inflight;
 	struct in_flight win[MAX_WINDOW];
 };
 
-/* One batch of connections: a timed run, or the priming run before the resumed one. */
+struct retry {
+	uint64_t due;           /* ns */
+	size_t ident;
+};
+
+/* One batch of connections: a timed run, the priming run before the resumed one, or one round
+ * of a reconnect storm. */
 struct phase {
-	size_t jobs, started;           /* connections to make, and made so far */
+	size_t jobs, started;           /* devices to connect, and started so far */
 	size_t max_opening, opening;    /* connections between connect() and CONNACK */
 	size_t ident_mod;               /* job j uses identity j % ident_mod */
-	int keep;                       /* stay connected after CONNACK (idle, publish) */
+	int keep;                       /* stay connected after CONNACK (idle, storm, publish) */
 	int prime, resume;
+	int retry;                      /* a device whose attempt failed tries again (storm) */
+	uint64_t attempt_ns;            /* connect() to CONNACK, at most */
+	uint64_t t0;                    /* ns; a storm's devices are back this long after it */
+	uint64_t deadline;              /* ns; 0 = only the run's own */
+	uint64_t last_connack;
 	size_t done;                    /* CONNACK received and closed again (handshake modes) */
-	size_t ready;                   /* CONNACK received and kept (idle, publish) */
-	size_t failed_open, failed_later, reused;
-	int publishing;
+	size_t ready;                   /* CONNACK received and kept */
+	size_t failed_open;             /* attempts that ended before CONNACK */
+	size_t lost;                    /* devices that gave up (without retry: each failed attempt) */
+	size_t failed_later, reused, attempts;
+	/* Publishing. */
+	int publishing, open_loop, swept;
+	uint64_t pub_t0, pub_stop;      /* ns; pub_stop 0: by count */
+	uint64_t next_g, total;         /* open loop: next message of the schedule, and how many */
+	double interval_ns;
+	uint64_t last_ack;
 	size_t pub_done;
 	uint64_t acked;
-	struct hist connect_lat, puback_lat;
+	struct hist connect_lat, puback_lat, send_lag;
 };
 
 struct loadgen {
 	enum mode mode;
 	unsigned long port, count, concurrency, hold_s, clients, messages, window, devices, timeout_s;
-	unsigned long checkpoint;
+	unsigned long checkpoint, duration_s, rate, attempt_s, round_s;
+	int no_tickets;
 	long server_pid;
-	const char *certdir, *ids_path, *groups, *ready_file;
+	const char *certdir, *ids_path, *groups, *ready_file, *topic, *reconnect;
+	int rounds[2];                  /* storm: 1 = with tickets, 0 = without, in this order */
+	size_t nrounds;
 
 	SSL_CTX *ctx;
 	struct identity *ids;
 	size_t nids;
 	int epfd;
+	int have_pwait2;
 	struct conn *conns;
 	size_t nconns;
 	size_t *free_slots;
 	size_t nfree;
+	struct retry *retries;          /* min-heap by due time, at most nconns */
+	size_t nretries;
+	struct conn **pubs, **dirty;    /* publishers in schedule order; this turn's to pump */
+	size_t npubs;
+	uint64_t rng;
 	uint64_t run_deadline;
 	struct phase ph;
 	size_t errors, errors_shown;
@@ -149,16 +194,29 @@ static const char usage[] =
 	"  --handshakes N            N full mTLS handshakes + CONNECT/CONNACK\n"
 	"  --resumed N               N handshakes resuming a ticket got once per device\n"
 	"  --idle N --hold S         N connections held S seconds, then closed\n"
-	"  --publish --clients P --messages M   P publishers x M QoS 1 messages\n"
+	"  --storm N                 N devices connect and are held (--hold S); then all are reset\n"
+	"                            at once and all reconnect at once, retrying with backoff,\n"
+	"                            once with their session tickets and once without\n"
+	"  --publish --clients P (--messages M | --duration S [--rate R])\n"
+	"                            P publishers of QoS 1 messages: M each, or for S seconds as\n"
+	"                            fast as the window allows (closed loop), or R messages/s in all\n"
+	"                            on a fixed schedule, latency counted from when each was due\n"
 	"options:\n"
 	"  --concurrency C           connections being opened at once (default 50)\n"
 	"  --window W                unacknowledged PUBLISH per publisher (default 10, max 64)\n"
+	"  --topic TEMPLATE          publish topic, {id} is the device id\n"
+	"                            (default hearth/v1/{id}/telemetry)\n"
 	"  --devices K               use only the first K ids (default all)\n"
 	"  --groups LIST             ECDHE groups offered (default P-256)\n"
-	"  --server-pid PID          report the server's CPU time over the timed part\n"
-	"  --ready-file PATH         idle: created once all connections are up\n"
-	"  --checkpoint K            idle: also create it once K are up, and wait until it is\n"
-	"                            removed before opening the rest\n"
+	"  --no-tickets              handshakes: do not offer the session ticket extension (a server\n"
+	"                            then keeps each session in its cache, if it has one)\n"
+	"  --server-pid PID          report the server's CPU time over the timed parts\n"
+	"  --ready-file PATH         idle, storm: at each pause point write PATH (one word: checkpoint,\n"
+	"                            connected, dropped) and wait until it is removed\n"
+	"  --checkpoint K            idle, storm: a pause point once K are up\n"
+	"  --reconnect LIST          storm: rounds, tickets,full (default), tickets, full\n"
+	"  --attempt-timeout S       storm: one attempt's limit, connect() to CONNACK (default 30)\n"
+	"  --round-timeout S         storm: one round's limit (default 300)\n"
 	"  --timeout S               the whole run (default 120)\n";
 
 static uint64_t now_ns(void)
@@ -167,6 +225,11 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static double seconds(uint64_t ns)
+{
+	return (double)ns / (double)NS_PER_S;
 }
 
 static int parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
@@ -364,10 +427,75 @@ static void conn_drop(struct loadgen *lg, struct conn *c)
 		close(c->fd);
 		c->fd = -1;
 	}
+	/* OpenSSL would mark the session of a connection freed without close_notify as not
+	 * resumable; a device keeps its ticket when its connection breaks, and so do we. */
+	if (c->ssl)
+		SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	c->state = CS_FREE;
 	lg->free_slots[lg->nfree++] = (size_t)(c - lg->conns);
+}
+
+/* xorshift64*: jitter for retries, nothing that needs to be unpredictable. */
+static uint64_t next_random(struct loadgen *lg)
+{
+	lg->rng ^= lg->rng >> 12;
+	lg->rng ^= lg->rng << 25;
+	lg->rng ^= lg->rng >> 27;
+	return lg->rng * 0x2545f4914f6cdd1dull;
+}
+
+/* The wait before attempt number attempts + 1: doubling from BACKOFF_FIRST_NS up to
+ * BACKOFF_MAX_NS, each drawn from its upper half so devices that failed together spread out. */
+static uint64_t backoff_ns(struct loadgen *lg, uint32_t attempts)
+{
+	uint64_t d = BACKOFF_FIRST_NS;
+	uint32_t i;
+
+	for (i = 1; i < attempts && d < BACKOFF_MAX_NS; i++)
+		d *= 2;
+	if (d > BACKOFF_MAX_NS)
+		d = BACKOFF_MAX_NS;
+	return d / 2 + next_random(lg) % (d / 2 + 1);
+}
+
+static void retry_push(struct loadgen *lg, uint64_t due, size_t ident)
+{
+	size_t i = lg->nretries++;
+
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (lg->retries[parent].due <= due)
+			break;
+		lg->retries[i] = lg->retries[parent];
+		i = parent;
+	}
+	lg->retries[i].due = due;
+	lg->retries[i].ident = ident;
+}
+
+static struct retry retry_pop(struct loadgen *lg)
+{
+	struct retry top = lg->retries[0], last = lg->retries[--lg->nretries];
+	size_t i = 0, n = lg->nretries;
+
+	for (;;) {
+		size_t child = 2 * i + 1;
+
+		if (child >= n)
+			break;
+		if (child + 1 < n && lg->retries[child + 1].due < lg->retries[child].due)
+			child++;
+		if (last.due <= lg->retries[child].due)
+			break;
+		lg->retries[i] = lg->retries[child];
+		i = child;
+	}
+	if (n > 0)
+		lg->retries[i] = last;
+	return top;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -388,8 +516,16 @@ static void conn_fail(struct loadgen *lg, struct conn *c, const char *fmt, ...)
 	if (c->state == CS_READY) {
 		lg->ph.failed_later++;
 	} else {
+		struct identity *ident = &lg->ids[c->ident];
+
 		lg->ph.failed_open++;
 		lg->ph.opening--;
+		/* The heap holds each device at most once (it has no other attempt open), so
+		 * nconns entries always suffice; checked all the same. */
+		if (lg->ph.retry && ident->attempts < MAX_ATTEMPTS && lg->nretries < lg->nconns)
+			retry_push(lg, now_ns() + backoff_ns(lg, ident->attempts), c->ident);
+		else
+			lg->ph.lost++;
 	}
 	conn_drop(lg, c);
 }
@@ -506,20 +642,63 @@ static int queue_connect(struct conn *c, const char *id)
 	return queue_out(c, pkt, n);
 }
 
-/* Fill the window with QoS 1 PUBLISH packets to the device's own telemetry topic. Each is written
+/* The topic for a device: the template with each {id} replaced. Its length, or -1 if it does not
+ * fit. */
+static int topic_for(const char *tmpl, const char *id, char *out, size_t size)
+{
+	size_t n = 0, idlen = strlen(id);
+
+	while (*tmpl) {
+		if (strncmp(tmpl, "{id}", 4) == 0) {
+			if (n + idlen >= size)
+				return -1;
+			memcpy(out + n, id, idlen);
+			n += idlen;
+			tmpl += 4;
+			continue;
+		}
+		if (n + 1 >= size)
+			return -1;
+		out[n++] = *tmpl++;
+	}
+	out[n] = '\0';
+	return n <= TOPIC_MAX ? (int)n : -1;
+}
+
+/* Open loop: message g of the whole schedule is due at pub_t0 + g / rate, from publisher g % P.
+ * Publishers take turns, so the load on the server is even, not in bursts of P. */
+static uint64_t sched_time(const struct phase *ph, uint64_t g)
+{
+	return ph->pub_t0 + (uint64_t)((double)g * ph->interval_ns);
+}
+
+static int pub_more(const struct loadgen *lg, const struct conn *c, uint64_t now)
+{
+	const struct phase *ph = &lg->ph;
+
+	if (ph->open_loop)
+		return c->sent < c->quota;
+	if (ph->pub_stop)
+		return now < ph->pub_stop;
+	return c->sent < lg->messages;
+}
+
+/* Fill the window with QoS 1 PUBLISH packets (open loop: only those due by now). Each is written
  * on its own, so in its own TLS record, as a device's MQTT library would (several packets in one
  * record would flatter the server's cost per message); the records then leave in one send(). */
 static int pump_publish(struct loadgen *lg, struct conn *c)
 {
-	char topic[ID_MAX + 32];
-	uint8_t pkt[sizeof(topic) + PAYLOAD_LEN + 16];
-	int tlen = snprintf(topic, sizeof(topic), "hearth/v1/%s/telemetry", lg->ids[c->ident].id);
+	struct phase *ph = &lg->ph;
+	char topic[TOPIC_MAX + 1];
+	uint8_t pkt[TOPIC_MAX + PAYLOAD_LEN + 16];
+	uint64_t now = now_ns();
+	int tlen = topic_for(lg->topic, lg->ids[c->ident].id, topic, sizeof(topic));
 
-	if (tlen < 0 || (size_t)tlen >= sizeof(topic)) {
-		conn_fail(lg, c, "topic too long");
+	if (tlen < 0) {
+		conn_fail(lg, c, "topic longer than %d bytes", TOPIC_MAX);
 		return -1;
 	}
-	while (c->inflight < lg->window && c->sent < lg->messages) {
+	while (c->inflight < lg->window && pub_more(lg, c, now) && (!ph->open_loop || c->sent < c->due)) {
 		size_t n = 0;
 		uint16_t pid = c->next_pid;
 		struct in_flight *slot = &c->win[pid % MAX_WINDOW];
@@ -541,12 +720,19 @@ static int pump_publish(struct loadgen *lg, struct conn *c)
 		if (queue_out(c, pkt, n) != 0)
 			break;
 		slot->pid = pid;
-		slot->sent = now_ns();
+		if (ph->open_loop) {
+			/* Latency runs from when the message was due, not from when it could go: a server
+			 * that holds the publisher back is charged for the wait (no coordinated omission). */
+			slot->sent = sched_time(ph, (uint64_t)c->sent * lg->npubs + c->pub_idx);
+			hist_add(&ph->send_lag, now > slot->sent ? now - slot->sent : 0);
+		} else {
+			slot->sent = now;
+		}
 		c->next_pid = (uint16_t)(pid == 65535 ? 1 : pid + 1);
 		c->inflight++;
 		c->sent++;
 		if (c->deadline == 0)
-			c->deadline = slot->sent + CONN_TIMEOUT_NS;
+			c->deadline = now + ACK_TIMEOUT_NS;
 		if (conn_flush(lg, c, 0) != 0)
 			return -1;
 	}
@@ -567,7 +753,9 @@ static int on_connack(struct loadgen *lg, struct conn *c, const uint8_t *body, s
 		conn_fail(lg, c, "CONNACK refused the connection, return code %u", body[1]);
 		return -1;
 	}
-	hist_add(&ph->connect_lat, now - c->started);
+	/* In a storm what counts is when the device is back, however many attempts it took. */
+	hist_add(&ph->connect_lat, now - (ph->retry ? ph->t0 : c->started));
+	ph->last_connack = now;
 	if (c->reused)
 		ph->reused++;
 	ph->opening--;
@@ -580,7 +768,7 @@ static int on_connack(struct loadgen *lg, struct conn *c, const uint8_t *body, s
 	}
 	c->state = CS_READY;
 	ph->ready++;
-	if (lg->mode == MODE_IDLE)
+	if (lg->mode == MODE_IDLE || lg->mode == MODE_STORM)
 		c->next_ping = now + KEEPALIVE_S / 2 * NS_PER_S;
 	return 0;
 }
@@ -602,13 +790,14 @@ static int on_puback(struct loadgen *lg, struct conn *c, const uint8_t *body, si
 		conn_fail(lg, c, "PUBACK for packet id %u, which is not in flight", pid);
 		return -1;
 	}
-	hist_add(&ph->puback_lat, now - slot->sent);
+	hist_add(&ph->puback_lat, now > slot->sent ? now - slot->sent : 0);
 	slot->sent = 0;
 	c->inflight--;
 	c->acked++;
 	ph->acked++;
-	c->deadline = c->inflight ? now + CONN_TIMEOUT_NS : 0;
-	if (c->acked == lg->messages) {
+	ph->last_ack = now;
+	c->deadline = c->inflight ? now + ACK_TIMEOUT_NS : 0;
+	if (c->inflight == 0 && !pub_more(lg, c, now)) {
 		ph->pub_done++;
 		conn_finish(lg, c);
 		return -1;
@@ -747,13 +936,14 @@ static void conn_handshake(struct loadgen *lg, struct conn *c)
 /* Reads straight from the socket; writes through a buffer, so the records of several packets
  * leave in one send(): the loadgen's system calls would otherwise cap the message rate on a small
  * machine before the server's did. What the server sees is the same as from a device whose
- * packets queue up in its socket. */
-static int set_bios(SSL *ssl, int fd)
+ * packets queue up in its socket. Publishers get a buffer for a window of records; the many idle
+ * connections keep BIO's small default. */
+static int set_bios(SSL *ssl, int fd, int publisher)
 {
 	BIO *sock = BIO_new_socket(fd, BIO_NOCLOSE);
 	BIO *buf = BIO_new(BIO_f_buffer());
 
-	if (!sock || !buf || BIO_set_write_buffer_size(buf, 16384) != 1 || BIO_up_ref(sock) != 1) {
+	if (!sock || !buf || (publisher && BIO_set_write_buffer_size(buf, 16384) != 1) || BIO_up_ref(sock) != 1) {
 		BIO_free(buf);
 		BIO_free(sock);
 		return -1;
@@ -776,7 +966,7 @@ static void conn_tls_begin(struct loadgen *lg, struct conn *c)
 	}
 	ERR_clear_error();
 	c->ssl = SSL_new(lg->ctx);
-	if (!c->ssl || set_bios(c->ssl, c->fd) != 0 || SSL_use_certificate(c->ssl, ident->crt) != 1 ||
+	if (!c->ssl || set_bios(c->ssl, c->fd, lg->mode == MODE_PUBLISH) != 0 || SSL_use_certificate(c->ssl, ident->crt) != 1 ||
 	    SSL_use_PrivateKey(c->ssl, ident->key) != 1 ||
 	    (lg->ph.resume && ident->session && SSL_set_session(c->ssl, ident->session) != 1)) {
 		conn_fail(lg, c, "TLS setup: %s", tls_why(c->ssl, SSL_ERROR_SSL, why, sizeof(why)));
@@ -799,8 +989,10 @@ static void conn_start(struct loadgen *lg, struct conn *c, size_t ident)
 	c->next_pid = 1;
 	c->state = CS_TCP;
 	c->started = now_ns();
-	c->deadline = c->started + CONN_TIMEOUT_NS;
+	c->deadline = c->started + lg->ph.attempt_ns;
 	lg->ph.opening++;
+	lg->ph.attempts++;
+	lg->ids[ident].attempts++;
 	inet_pton(AF_INET, HOST, &sa.sin_addr);
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
@@ -855,8 +1047,12 @@ static void tick(struct loadgen *lg, uint64_t now)
 		if (c->state == CS_FREE)
 			continue;
 		if (c->deadline != 0 && now >= c->deadline) {
-			conn_fail(lg, c, c->state == CS_READY ? "no PUBACK within %llu s" :
-				  "no progress within %llu s", (unsigned long long)(CONN_TIMEOUT_NS / NS_PER_S));
+			if (c->state == CS_READY)
+				conn_fail(lg, c, "no PUBACK within %llu s",
+					  (unsigned long long)(ACK_TIMEOUT_NS / NS_PER_S));
+			else
+				conn_fail(lg, c, "no progress within %llu s",
+					  (unsigned long long)(lg->ph.attempt_ns / NS_PER_S));
 			continue;
 		}
 		/* Idle connections stay within their keepalive, as a real device's would. */
@@ -868,10 +1064,16 @@ static void tick(struct loadgen *lg, uint64_t now)
 	}
 }
 
-static void start_jobs(struct loadgen *lg)
+static void start_jobs(struct loadgen *lg, uint64_t now)
 {
 	struct phase *ph = &lg->ph;
 
+	/* Devices that are due to try again go first, then those not yet started. */
+	while (lg->nretries > 0 && lg->retries[0].due <= now && ph->opening < ph->max_opening && lg->nfree > 0) {
+		struct retry r = retry_pop(lg);
+
+		conn_start(lg, &lg->conns[lg->free_slots[--lg->nfree]], r.ident);
+	}
 	while (ph->started < ph->jobs && ph->opening < ph->max_opening && lg->nfree > 0) {
 		struct conn *c = &lg->conns[lg->free_slots[--lg->nfree]];
 		size_t job = ph->started++;
@@ -884,36 +1086,106 @@ static int opening_done(const struct loadgen *lg)
 {
 	const struct phase *ph = &lg->ph;
 
-	return ph->done + ph->ready + ph->failed_open == ph->jobs;
+	return ph->done + ph->ready + ph->lost == ph->jobs;
 }
 
 static int publishing_done(const struct loadgen *lg)
 {
 	const struct phase *ph = &lg->ph;
 
-	return ph->pub_done + ph->failed_later + ph->failed_open == ph->jobs;
+	return ph->pub_done + ph->failed_later == lg->npubs;
 }
 
-/* Serve events until done() holds or, without done, until `until` (ns). -1 when the whole run's
- * time is up first. */
+/* Open loop: hand every message due by now to its publisher, then pump each publisher that got
+ * one. Returns when the next message is due (ns), 0 when the schedule is through. */
+static uint64_t schedule_due(struct loadgen *lg, uint64_t now)
+{
+	struct phase *ph = &lg->ph;
+	size_t i, n = 0;
+
+	while (ph->next_g < ph->total && sched_time(ph, ph->next_g) <= now) {
+		struct conn *c = lg->pubs[ph->next_g % lg->npubs];
+
+		ph->next_g++;
+		c->due++;
+		if (c->state == CS_READY && !c->dirty) {
+			c->dirty = 1;
+			lg->dirty[n++] = c;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		lg->dirty[i]->dirty = 0;
+		if (lg->dirty[i]->state == CS_READY)
+			(void)pump_publish(lg, lg->dirty[i]);
+	}
+	return ph->next_g < ph->total ? sched_time(ph, ph->next_g) : 0;
+}
+
+/* Closed loop for a set time: once it is up, publishers with nothing in flight are through (the
+ * others are when their last PUBACK comes). */
+static void sweep_publishers(struct loadgen *lg, uint64_t now)
+{
+	struct phase *ph = &lg->ph;
+	size_t i;
+
+	if (!ph->publishing || ph->open_loop || !ph->pub_stop || ph->swept || now < ph->pub_stop)
+		return;
+	ph->swept = 1;
+	for (i = 0; i < lg->npubs; i++) {
+		struct conn *c = lg->pubs[i];
+
+		if (c->state == CS_READY && c->inflight == 0) {
+			ph->pub_done++;
+			conn_finish(lg, c);
+		}
+	}
+}
+
+/* epoll_wait with a timeout in nanoseconds where the kernel has epoll_pwait2 (5.11), so an open
+ * loop's schedule is kept to well under a millisecond. */
+static int wait_events(struct loadgen *lg, struct epoll_event *events, uint64_t timeout_ns)
+{
+	if (lg->have_pwait2) {
+		struct timespec ts = { .tv_sec = (time_t)(timeout_ns / NS_PER_S),
+				       .tv_nsec = (long)(timeout_ns % NS_PER_S) };
+		int n = epoll_pwait2(lg->epfd, events, MAX_EVENTS, &ts, NULL);
+
+		if (n >= 0 || errno != ENOSYS)
+			return n;
+		lg->have_pwait2 = 0;
+	}
+	return epoll_wait(lg->epfd, events, MAX_EVENTS, (int)((timeout_ns + NS_PER_MS - 1) / NS_PER_MS));
+}
+
+/* Serve events until done() holds or, without done, until `until` (ns). 0 then; 1 when the
+ * phase's own deadline came first; -1 when the whole run's time is up first. */
 static int run_until(struct loadgen *lg, int (*done)(const struct loadgen *), uint64_t until)
 {
 	struct epoll_event events[MAX_EVENTS];
 	uint64_t next_tick = now_ns() + TICK_NS;
 
 	for (;;) {
-		uint64_t now;
+		uint64_t now = now_ns(), wait = TICK_NS;
 		int i, n;
 
-		start_jobs(lg);
-		now = now_ns();
+		start_jobs(lg, now);
+		if (lg->ph.publishing && lg->ph.open_loop) {
+			uint64_t next = schedule_due(lg, now);
+
+			now = now_ns();
+			if (next != 0 && next - now < wait)
+				wait = next > now ? next - now : 0;
+		}
+		sweep_publishers(lg, now);
 		if (done ? done(lg) : now >= until)
 			return 0;
 		if (now >= lg->run_deadline) {
 			fprintf(stderr, "loadgen: the run's %lu s are up\n", lg->timeout_s);
 			return -1;
 		}
-		n = epoll_wait(lg->epfd, events, MAX_EVENTS, (int)(TICK_NS / NS_PER_MS));
+		if (lg->ph.deadline != 0 && now >= lg->ph.deadline)
+			return 1;
+		n = wait_events(lg, events, wait);
 		if (n < 0 && errno != EINTR) {
 			fprintf(stderr, "loadgen: epoll_wait: %s\n", strerror(errno));
 			return -1;
@@ -935,12 +1207,16 @@ static void phase_begin(struct loadgen *lg, size_t jobs, size_t max_opening, siz
 	lg->ph.max_opening = max_opening;
 	lg->ph.ident_mod = ident_mod ? ident_mod : 1;
 	lg->ph.keep = keep;
+	lg->ph.attempt_ns = CONN_TIMEOUT_NS;
+	lg->ph.t0 = now_ns();
 }
 
 static void close_all(struct loadgen *lg)
 {
 	size_t i;
 
+	lg->ph.retry = 0;
+	lg->nretries = 0;
 	for (i = 0; i < lg->nconns; i++) {
 		struct conn *c = &lg->conns[i];
 
@@ -951,9 +1227,27 @@ static void close_all(struct loadgen *lg)
 	}
 }
 
-static double seconds(uint64_t ns)
+/* Every connection reset at once, with no goodbye, as when devices lose power or their NAT
+ * forgets them and the server hears a reset; no TIME_WAIT stays behind. The connections that
+ * were up. */
+static size_t drop_all(struct loadgen *lg)
 {
-	return (double)ns / (double)NS_PER_S;
+	static const struct linger hard = { .l_onoff = 1, .l_linger = 0 };
+	size_t i, n = 0;
+
+	lg->nretries = 0;
+	for (i = 0; i < lg->nconns; i++) {
+		struct conn *c = &lg->conns[i];
+
+		if (c->state == CS_FREE)
+			continue;
+		if (c->state == CS_READY) {
+			(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+			n++;
+		}
+		conn_drop(lg, c);
+	}
+	return n;
 }
 
 static void print_cpu(const struct usage_mark *a, const struct usage_mark *b)
@@ -1008,12 +1302,13 @@ static int run_handshakes(struct loadgen *lg, int resume)
 	       lg->concurrency);
 	print_cpu(&a, &b);
 	printf("\n");
+	fflush(stdout);
 	if (rc != 0)
 		return 2;
 	return lg->ph.failed_open ? 1 : 0;
 }
 
-static int write_ready_file(const char *path, size_t n)
+static int write_ready_file(const char *path, const char *label)
 {
 	char tmp[4096];
 	FILE *f;
@@ -1024,7 +1319,7 @@ static int write_ready_file(const char *path, size_t n)
 	f = fopen(tmp, "w");
 	if (!f)
 		return -1;
-	fprintf(f, "%zu\n", n);
+	fprintf(f, "%s\n", label);
 	if (fclose(f) != 0)
 		return -1;
 	/* Renamed into place, so whoever polls for it never sees it half written. */
@@ -1036,84 +1331,197 @@ static int ready_file_gone(const struct loadgen *lg)
 	return access(lg->ready_file, F_OK) != 0;
 }
 
-static int run_idle(struct loadgen *lg)
+/* Let the harness look (memory, descriptors): say where we are in the ready file and serve the
+ * connections until it removes the file, within the run's time. */
+static int pause_point(struct loadgen *lg, const char *label)
 {
-	struct usage_mark a, b, c;
-	size_t dropped;
-	int rc = 0;
+	if (!lg->ready_file)
+		return 0;
+	if (write_ready_file(lg->ready_file, label) != 0) {
+		fprintf(stderr, "loadgen: %s: %s\n", lg->ready_file, strerror(errno));
+		return -1;
+	}
+	return run_until(lg, ready_file_gone, 0);
+}
+
+/* One round of a reconnect storm: everyone is reset at once, then everyone reconnects at once
+ * (with the ticket from the first connection, or with a full handshake), retrying with backoff
+ * until back or out of attempts. */
+static int storm_round(struct loadgen *lg, int tickets)
+{
+	struct usage_mark a, b;
+	size_t i, dropped, not_back;
+	int rc;
+
+	dropped = drop_all(lg);
+	fprintf(stderr, "loadgen: %zu connections reset at once; reconnecting %s tickets\n", dropped,
+		tickets ? "with" : "without");
+	rc = pause_point(lg, "dropped");
+	if (rc != 0)
+		return -1;
+	for (i = 0; i < lg->nids; i++)
+		lg->ids[i].attempts = 0;
+	phase_begin(lg, lg->count, lg->count, lg->nids, 1);
+	lg->ph.retry = 1;
+	lg->ph.resume = tickets;
+	lg->ph.attempt_ns = lg->attempt_s * NS_PER_S;
+	mark(lg, &a);
+	lg->ph.t0 = a.wall;
+	lg->ph.deadline = a.wall + lg->round_s * NS_PER_S;
+	rc = run_until(lg, opening_done, 0);
+	mark(lg, &b);
+	not_back = lg->ph.jobs - lg->ph.ready;
+	fprintf(stderr, "loadgen: storm %s tickets: %zu of %zu back in %.2f s, %zu attempts, %zu failed\n",
+		tickets ? "with" : "without", lg->ph.ready, lg->ph.jobs, seconds(b.wall - a.wall),
+		lg->ph.attempts, lg->ph.failed_open);
+	printf("result mode=storm kind=%s devices=%zu dropped=%zu back=%zu not_back=%zu attempts=%zu "
+	       "failed_attempts=%zu resumed=%zu", tickets ? "tickets" : "full", lg->ph.jobs, dropped,
+	       lg->ph.ready, not_back, lg->ph.attempts, lg->ph.failed_open, lg->ph.reused);
+	if (not_back == 0)
+		printf(" all_back_s=%.3f", seconds(lg->ph.last_connack - a.wall));
+	else
+		printf(" all_back_s=?");
+	printf(" p50_s=%.3f p99_s=%.3f elapsed_s=%.3f", hist_ms(&lg->ph.connect_lat, 0.50) / 1000,
+	       hist_ms(&lg->ph.connect_lat, 0.99) / 1000, seconds(b.wall - a.wall));
+	print_cpu(&a, &b);
+	printf("\n");
+	fflush(stdout);
+	if (rc < 0)
+		return -1;
+	return not_back ? 1 : 0;
+}
+
+/* Idle and storm: connect count devices (pausing at the checkpoint and when all are up, for the
+ * harness to read memory), hold them, then the storm's rounds. */
+static int run_fleet(struct loadgen *lg)
+{
+	struct usage_mark a, b, c, d;
+	size_t dropped, r;
+	int rc = 0, worst = 0;
 
 	phase_begin(lg, lg->count, lg->concurrency, lg->nids, 1);
+	lg->ph.prime = lg->mode == MODE_STORM;
 	mark(lg, &a);
-	/* A second point for the harness's memory reading: the cost of the connections between the
-	 * checkpoint and the end is free of heap the server kept from earlier runs. */
-	if (lg->checkpoint && lg->ready_file) {
+	if (lg->checkpoint) {
 		lg->ph.jobs = lg->checkpoint;
 		rc = run_until(lg, opening_done, 0);
-		if (rc == 0 && write_ready_file(lg->ready_file, lg->ph.ready) != 0) {
-			fprintf(stderr, "loadgen: %s: %s\n", lg->ready_file, strerror(errno));
-			rc = -1;
-		}
+		fprintf(stderr, "loadgen: %zu connections up (%zu failed)\n", lg->ph.ready, lg->ph.lost);
 		if (rc == 0)
-			rc = run_until(lg, ready_file_gone, 0);
+			rc = pause_point(lg, "checkpoint");
 		lg->ph.jobs = lg->count;
 	}
 	if (rc == 0)
 		rc = run_until(lg, opening_done, 0);
 	mark(lg, &b);
 	fprintf(stderr, "loadgen: %zu connections up in %.2f s (%zu failed); holding %lu s\n", lg->ph.ready,
-		seconds(b.wall - a.wall), lg->ph.failed_open, lg->hold_s);
-	if (rc == 0 && lg->ready_file && write_ready_file(lg->ready_file, lg->ph.ready) != 0) {
-		fprintf(stderr, "loadgen: %s: %s\n", lg->ready_file, strerror(errno));
-		rc = -1;
-	}
+		seconds(b.wall - a.wall), lg->ph.lost, lg->hold_s);
 	if (rc == 0)
-		rc = run_until(lg, NULL, b.wall + lg->hold_s * NS_PER_S);
+		rc = pause_point(lg, "connected");
 	mark(lg, &c);
+	if (rc == 0)
+		rc = run_until(lg, NULL, c.wall + lg->hold_s * NS_PER_S);
+	mark(lg, &d);
 	dropped = lg->ph.failed_later;
-	close_all(lg);
 	printf("result mode=idle requested=%zu established=%zu failed=%zu dropped=%zu open_s=%.3f "
-	       "held_s=%.3f p50_ms=%.3f p99_ms=%.3f", lg->ph.jobs, lg->ph.ready, lg->ph.failed_open, dropped,
-	       seconds(b.wall - a.wall), seconds(c.wall - b.wall), hist_ms(&lg->ph.connect_lat, 0.50),
-	       hist_ms(&lg->ph.connect_lat, 0.99));
-	print_cpu(&b, &c);
+	       "open_rate=%.1f held_s=%.3f p50_ms=%.3f p99_ms=%.3f open_server_cpu_s=%.3f", lg->ph.jobs,
+	       lg->ph.ready, lg->ph.lost, dropped, seconds(b.wall - a.wall),
+	       (double)lg->ph.ready / seconds(b.wall - a.wall), seconds(d.wall - c.wall),
+	       hist_ms(&lg->ph.connect_lat, 0.50), hist_ms(&lg->ph.connect_lat, 0.99),
+	       a.server_cpu >= 0 && b.server_cpu >= 0 ? b.server_cpu - a.server_cpu : -1.0);
+	print_cpu(&c, &d);
 	printf("\n");
-	if (rc != 0)
-		return 2;
-	return lg->ph.failed_open || dropped ? 1 : 0;
+	fflush(stdout);
+	if (rc == 0 && (lg->ph.lost || dropped))
+		worst = 1;
+	for (r = 0; rc == 0 && r < lg->nrounds; r++) {
+		int one = storm_round(lg, lg->rounds[r]);
+
+		if (one < 0)
+			rc = -1;
+		else if (one > worst)
+			worst = one;
+	}
+	close_all(lg);
+	return rc != 0 ? 2 : worst;
 }
 
 static int run_publish(struct loadgen *lg)
 {
+	struct phase *ph = &lg->ph;
 	struct usage_mark a, b;
-	size_t i;
+	size_t i, before;
+	uint64_t end;
+	double elapsed;
 	int rc;
 
 	phase_begin(lg, lg->clients, lg->concurrency, lg->nids, 1);
 	rc = run_until(lg, opening_done, 0);
-	fprintf(stderr, "loadgen: %zu publishers connected (%zu failed)\n", lg->ph.ready, lg->ph.failed_open);
-	mark(lg, &a);
-	if (rc == 0) {
-		/* Everyone starts together, so the rate is not diluted by connection set-up. */
-		lg->ph.publishing = 1;
-		for (i = 0; i < lg->nconns; i++) {
-			if (lg->conns[i].state == CS_READY)
-				(void)pump_publish(lg, &lg->conns[i]);
+	fprintf(stderr, "loadgen: %zu publishers connected (%zu failed)\n", ph->ready, ph->lost);
+	for (i = 0; i < lg->nconns; i++) {
+		if (lg->conns[i].state == CS_READY) {
+			lg->conns[i].pub_idx = lg->npubs;
+			lg->pubs[lg->npubs++] = &lg->conns[i];
 		}
-		rc = run_until(lg, publishing_done, 0);
 	}
+	/* Publishers lost between CONNACK and now are not in the run, so not counted as its failures. */
+	before = ph->failed_later;
+	ph->failed_later = 0;
+	if (rc != 0 || lg->npubs == 0) {
+		close_all(lg);
+		return 2;
+	}
+	mark(lg, &a);
+	/* Everyone starts together, so the rate is not diluted by connection set-up. */
+	ph->pub_t0 = a.wall;
+	ph->publishing = 1;
+	if (lg->rate) {
+		ph->open_loop = 1;
+		ph->total = (uint64_t)lg->rate * lg->duration_s;
+		ph->interval_ns = (double)NS_PER_S / (double)lg->rate;
+		for (i = 0; i < lg->npubs; i++) {
+			struct conn *c = lg->pubs[i];
+
+			c->quota = (uint32_t)(ph->total / lg->npubs + (i < ph->total % lg->npubs));
+			if (c->quota == 0) {
+				ph->pub_done++;
+				conn_finish(lg, c);
+			}
+		}
+	} else {
+		if (lg->duration_s)
+			ph->pub_stop = a.wall + lg->duration_s * NS_PER_S;
+		for (i = 0; i < lg->npubs; i++)
+			(void)pump_publish(lg, lg->pubs[i]);
+	}
+	rc = run_until(lg, publishing_done, 0);
 	mark(lg, &b);
 	close_all(lg);
-	printf("result mode=publish clients=%zu ready=%zu messages=%lu acked=%llu failed=%zu elapsed_s=%.3f "
-	       "rate=%.1f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f window=%lu", lg->ph.jobs, lg->ph.ready,
-	       lg->messages, (unsigned long long)lg->ph.acked, lg->ph.failed_open + lg->ph.failed_later,
-	       seconds(b.wall - a.wall), (double)lg->ph.acked / seconds(b.wall - a.wall),
-	       hist_ms(&lg->ph.puback_lat, 0.50), hist_ms(&lg->ph.puback_lat, 0.99),
-	       (double)lg->ph.puback_lat.max / (double)NS_PER_MS, lg->window);
+	/* Open loop: over until the last PUBACK (a server that fell behind stretches it). */
+	end = ph->open_loop && ph->last_ack > a.wall ? ph->last_ack : b.wall;
+	elapsed = seconds(end - a.wall);
+	printf("result mode=publish loop=%s clients=%zu ready=%zu", ph->open_loop ? "open" : "closed", ph->jobs,
+	       lg->npubs);
+	if (ph->open_loop)
+		printf(" offered=%lu duration_s=%lu messages=%llu", lg->rate, lg->duration_s,
+		       (unsigned long long)ph->total);
+	else if (lg->duration_s)
+		printf(" duration_s=%lu", lg->duration_s);
+	else
+		printf(" messages=%lu", lg->messages);
+	printf(" acked=%llu failed=%zu elapsed_s=%.3f rate=%.1f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f "
+	       "max_ms=%.3f window=%lu", (unsigned long long)ph->acked, ph->lost + before + ph->failed_later,
+	       elapsed, (double)ph->acked / elapsed, hist_ms(&ph->puback_lat, 0.50),
+	       hist_ms(&ph->puback_lat, 0.99), hist_ms(&ph->puback_lat, 0.999),
+	       (double)ph->puback_lat.max / (double)NS_PER_MS, lg->window);
+	if (ph->open_loop)
+		printf(" lag_p99_ms=%.3f lag_max_ms=%.3f", hist_ms(&ph->send_lag, 0.99),
+		       (double)ph->send_lag.max / (double)NS_PER_MS);
 	print_cpu(&a, &b);
 	printf("\n");
+	fflush(stdout);
 	if (rc != 0)
 		return 2;
-	return lg->ph.failed_open || lg->ph.failed_later ? 1 : 0;
+	return ph->lost || before || ph->failed_later ? 1 : 0;
 }
 
 static int valid_id(const char *s)
@@ -1228,16 +1636,52 @@ static int ctx_setup(struct loadgen *lg)
 	if (SSL_CTX_load_verify_locations(lg->ctx, ca, NULL) != 1)
 		goto fail;
 	SSL_CTX_set_verify(lg->ctx, SSL_VERIFY_PEER, NULL);
+	if (lg->no_tickets)
+		SSL_CTX_set_options(lg->ctx, SSL_OP_NO_TICKET);
 	/* An IP literal is not allowed in SNI (RFC 6066 §3), so none is sent; the endpoint certificate
 	 * must name 127.0.0.1 in its subjectAltName instead. */
 	if (X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(lg->ctx), HOST) != 1)
 		goto fail;
 	SSL_CTX_set_mode(lg->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Ten thousand quiet connections need not hold 34 KB of record buffers each here. */
+	if (lg->mode == MODE_IDLE || lg->mode == MODE_STORM)
+		SSL_CTX_set_mode(lg->ctx, SSL_MODE_RELEASE_BUFFERS);
 	return 0;
 fail:
 	fprintf(stderr, "loadgen: TLS client setup (%s): ", ca);
 	ERR_print_errors_fp(stderr);
 	return -1;
+}
+
+static int valid_topic(const char *t)
+{
+	char probe[TOPIC_MAX + 1];
+	size_t n = strlen(t);
+
+	/* A publish topic has no wildcards; the longest id must still fit. */
+	if (n == 0 || n > TOPIC_MAX || strpbrk(t, "+#"))
+		return 0;
+	return topic_for(t, "0123456789012345678901234567890123456789012345678901234567890123", probe,
+			 sizeof(probe)) >= 0;
+}
+
+static int parse_reconnect(struct loadgen *lg, const char *s)
+{
+	if (strcmp(s, "tickets,full") == 0) {
+		lg->rounds[0] = 1;
+		lg->rounds[1] = 0;
+		lg->nrounds = 2;
+	} else if (strcmp(s, "full,tickets") == 0) {
+		lg->rounds[0] = 0;
+		lg->rounds[1] = 1;
+		lg->nrounds = 2;
+	} else if (strcmp(s, "tickets") == 0 || strcmp(s, "full") == 0) {
+		lg->rounds[0] = strcmp(s, "tickets") == 0;
+		lg->nrounds = 1;
+	} else {
+		return -1;
+	}
+	return 0;
 }
 
 static int parse_args(struct loadgen *lg, int argc, char **argv)
@@ -1261,6 +1705,14 @@ static int parse_args(struct loadgen *lg, int argc, char **argv)
 		{ "server-pid", required_argument, NULL, 13 },
 		{ "ready-file", required_argument, NULL, 14 },
 		{ "checkpoint", required_argument, NULL, 15 },
+		{ "storm", required_argument, NULL, 16 },
+		{ "topic", required_argument, NULL, 17 },
+		{ "duration", required_argument, NULL, 18 },
+		{ "rate", required_argument, NULL, 19 },
+		{ "reconnect", required_argument, NULL, 20 },
+		{ "attempt-timeout", required_argument, NULL, 21 },
+		{ "round-timeout", required_argument, NULL, 22 },
+		{ "no-tickets", no_argument, NULL, 23 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1293,6 +1745,25 @@ static int parse_args(struct loadgen *lg, int argc, char **argv)
 			continue;
 		case 14: lg->ready_file = optarg; continue;
 		case 15: dst = &lg->checkpoint; break;
+		case 16: lg->mode = MODE_STORM; modes++; dst = &lg->count; break;
+		case 17:
+			if (!valid_topic(optarg)) {
+				fprintf(stderr, "loadgen: --topic: 1..%d bytes with the id, no + or #\n", TOPIC_MAX);
+				goto bad;
+			}
+			lg->topic = optarg;
+			continue;
+		case 18: dst = &lg->duration_s; max = 3600; break;
+		case 19: dst = &lg->rate; max = 1000000; break;
+		case 20:
+			if (parse_reconnect(lg, optarg) != 0) {
+				fprintf(stderr, "loadgen: --reconnect: tickets,full | full,tickets | tickets | full\n");
+				goto bad;
+			}
+			continue;
+		case 21: dst = &lg->attempt_s; max = 600; break;
+		case 22: dst = &lg->round_s; max = 3600; break;
+		case 23: lg->no_tickets = 1; continue;
 		case 'h': fputs(usage, stdout); exit(0);
 		default: goto bad;
 		}
@@ -1303,14 +1774,37 @@ static int parse_args(struct loadgen *lg, int argc, char **argv)
 	}
 	if (optind != argc || modes != 1 || !lg->port || !lg->certdir || !lg->ids_path)
 		goto bad;
-	if (lg->mode == MODE_PUBLISH && (!lg->clients || !lg->messages))
-		goto bad;
-	if (lg->checkpoint && (lg->mode != MODE_IDLE || lg->checkpoint >= lg->count || !lg->ready_file)) {
-		fprintf(stderr, "loadgen: --checkpoint needs --idle N > K and --ready-file\n");
+	if (lg->mode == MODE_PUBLISH) {
+		if (!lg->clients || !!lg->messages == !!lg->duration_s) {
+			fprintf(stderr, "loadgen: --publish needs --clients and one of --messages, --duration\n");
+			goto bad;
+		}
+		if (lg->rate && !lg->duration_s) {
+			fprintf(stderr, "loadgen: --rate needs --duration\n");
+			goto bad;
+		}
+		if ((unsigned long long)lg->rate * lg->duration_s > MAX_MESSAGES) {
+			fprintf(stderr, "loadgen: --rate x --duration is more than %llu messages\n", MAX_MESSAGES);
+			goto bad;
+		}
+		if (lg->duration_s >= lg->timeout_s) {
+			fprintf(stderr, "loadgen: --duration must be shorter than --timeout\n");
+			goto bad;
+		}
+	}
+	if (lg->checkpoint && ((lg->mode != MODE_IDLE && lg->mode != MODE_STORM) || lg->checkpoint >= lg->count ||
+			       !lg->ready_file)) {
+		fprintf(stderr, "loadgen: --checkpoint needs --idle or --storm N > K, and --ready-file\n");
 		goto bad;
 	}
-	if (lg->mode == MODE_IDLE && lg->hold_s >= lg->timeout_s) {
+	if ((lg->mode == MODE_IDLE || lg->mode == MODE_STORM) && lg->hold_s >= lg->timeout_s) {
 		fprintf(stderr, "loadgen: --hold must be shorter than --timeout\n");
+		goto bad;
+	}
+	if (lg->mode != MODE_STORM)
+		lg->nrounds = 0;
+	if (lg->no_tickets && lg->mode != MODE_HANDSHAKES) {
+		fprintf(stderr, "loadgen: --no-tickets is for --handshakes\n");
 		goto bad;
 	}
 	return 0;
@@ -1319,33 +1813,73 @@ bad:
 	return -1;
 }
 
+/* Descriptors for every connection and some to spare: the soft limit up to the hard one, and the
+ * hard one too where we may (root). */
+static int raise_fd_limit(size_t need)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+		struct rlimit more = { .rlim_cur = need, .rlim_max = need };
+
+		if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+			return 0;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)) {
+		fprintf(stderr, "loadgen: %zu connections need %zu descriptors; the limit is %llu (ulimit -n)\n",
+			need - SPARE_FDS, need, (unsigned long long)rl.rlim_cur);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct loadgen lg;
-	struct rlimit rl;
 	size_t i, need;
 	int rc = 2;
 
 	memset(&lg, 0, sizeof(lg));
 	lg.epfd = -1;
+	lg.have_pwait2 = 1;
 	lg.concurrency = 50;
 	lg.hold_s = 10;
 	lg.window = 10;
 	lg.timeout_s = 120;
+	lg.attempt_s = 30;
+	lg.round_s = 300;
 	lg.groups = "P-256";
+	lg.topic = "hearth/v1/{id}/telemetry";
+	parse_reconnect(&lg, "tickets,full");
 	if (parse_args(&lg, argc, argv) != 0)
 		return 2;
 	lg.run_deadline = now_ns() + lg.timeout_s * NS_PER_S;
+	lg.rng = lg.run_deadline | 1;
 	/* A write to a connection the server already closed must be an error, not the end of us. */
 	signal(SIGPIPE, SIG_IGN);
-	/* Every connection is a descriptor: use all the kernel allows us. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	switch (lg.mode) {
+	case MODE_IDLE:
+	case MODE_STORM: need = lg.count; break;
+	case MODE_PUBLISH: need = lg.clients; break;
+	default: need = lg.concurrency; break;
 	}
-	if (load_ids(&lg) != 0 || ctx_setup(&lg) != 0)
+	if (raise_fd_limit(need + SPARE_FDS) != 0)
 		goto out;
-	need = lg.mode == MODE_IDLE ? lg.count : lg.mode == MODE_PUBLISH ? lg.clients : lg.concurrency;
+	{
+		uint64_t t0 = now_ns();
+
+		if (load_ids(&lg) != 0 || ctx_setup(&lg) != 0)
+			goto out;
+		if (lg.nids >= 1000)
+			fprintf(stderr, "loadgen: %zu device keys and certificates loaded in %.1f s\n", lg.nids,
+				seconds(now_ns() - t0));
+	}
 	/* Two live connections of one device would have the server close the older one. */
 	if (need > lg.nids) {
 		fprintf(stderr, "loadgen: %zu connections at once need as many device ids, have %zu\n", need,
@@ -1355,8 +1889,11 @@ int main(int argc, char **argv)
 	lg.nconns = need;
 	lg.conns = calloc(lg.nconns, sizeof(*lg.conns));
 	lg.free_slots = calloc(lg.nconns, sizeof(*lg.free_slots));
+	lg.retries = calloc(lg.nconns, sizeof(*lg.retries));
+	lg.pubs = calloc(lg.nconns, sizeof(*lg.pubs));
+	lg.dirty = calloc(lg.nconns, sizeof(*lg.dirty));
 	lg.epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (!lg.conns || !lg.free_slots || lg.epfd < 0) {
+	if (!lg.conns || !lg.free_slots || !lg.retries || !lg.pubs || !lg.dirty || lg.epfd < 0) {
 		fprintf(stderr, "loadgen: out of memory or descriptors\n");
 		goto out;
 	}
@@ -1377,7 +1914,8 @@ int main(int argc, char **argv)
 	switch (lg.mode) {
 	case MODE_HANDSHAKES: rc = run_handshakes(&lg, 0); break;
 	case MODE_RESUMED: rc = run_handshakes(&lg, 1); break;
-	case MODE_IDLE: rc = run_idle(&lg); break;
+	case MODE_IDLE:
+	case MODE_STORM: rc = run_fleet(&lg); break;
 	case MODE_PUBLISH: rc = run_publish(&lg); break;
 	case MODE_NONE: break;
 	}
@@ -1402,6 +1940,9 @@ out:
 	free(lg.ids);
 	free(lg.conns);
 	free(lg.free_slots);
+	free(lg.retries);
+	free(lg.pubs);
+	free(lg.dirty);
 	SSL_CTX_free(lg.ctx);
 	return rc;
 }

@@ -7,7 +7,8 @@ PKGS="build-essential pkg-config
       libmbedtls-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev libmosquitto-dev check
       libssl-dev
       openssl sqlite3 mosquitto mosquitto-clients curl python3 faketime clang libclang-rt-14-dev
-      python3-numpy python3-sklearn python3-paho-mqtt python3-yaml wrk haproxy"
+      python3-numpy python3-sklearn python3-paho-mqtt python3-yaml wrk haproxy
+      fiu-utils valgrind"
 
 missing=""
 for p in $PKGS; do

@@ -21,6 +21,17 @@ static int one_of(const char *s, const char *const *list)
 	return 0;
 }
 
+/* The payload as JSON; NULL with *rc HERR_NOMEM if memory ran out (not the sender's fault). */
+static json_t *load(const uint8_t *payload, size_t len, enum herr *rc)
+{
+	json_error_t err;
+	json_t *root = json_loadb((const char *)payload, len, JSON_REJECT_DUPLICATES, &err);
+
+	if (!root && json_error_code(&err) == json_error_out_of_memory)
+		*rc = HERR_NOMEM;
+	return root;
+}
+
 enum herr ack_parse(const uint8_t *payload, size_t len, struct ack *out, const char **why)
 {
 	json_t *root = NULL, *type, *version, *status;
@@ -32,7 +43,7 @@ enum herr ack_parse(const uint8_t *payload, size_t len, struct ack *out, const c
 		*why = "larger than 1 KiB";
 		return HERR_INVALID;
 	}
-	root = json_loadb((const char *)payload, len, JSON_REJECT_DUPLICATES, NULL);
+	root = load(payload, len, &rc);
 	if (!json_is_object(root))
 		goto out;
 	type = json_object_get(root, "type");
@@ -84,7 +95,7 @@ enum herr ack_status_parse(const uint8_t *payload, size_t len, struct ack_status
 		*why = "larger than 1 KiB";
 		return HERR_INVALID;
 	}
-	root = json_loadb((const char *)payload, len, JSON_REJECT_DUPLICATES, NULL);
+	root = load(payload, len, &rc);
 	if (!json_is_object(root))
 		goto out;
 	fw = json_object_get(root, "firmware");

@@ -22,14 +22,16 @@ struct ack {
 /* NULL-terminated: what a device may say of a manifest. */
 extern const char *const ack_statuses[];
 
-/* HERR_INVALID with *why (static text) for anything but a well-formed ack. */
+/* HERR_INVALID with *why (static text) for anything but a well-formed ack; HERR_NOMEM if memory ran
+ * out while parsing. */
 enum herr ack_parse(const uint8_t *payload, size_t len, struct ack *out, const char **why);
 
 /* A device's status (hearth/v1/<id>/status) as far as hearth reads it: a JSON object of at most
  * ACK_MAX_BYTES that may say "firmware" (the version it runs: [A-Za-z0-9._+-]{1,64}) and
  * "security_version" (0..2147483647); other keys are the device's own business. HERR_OK if it said
  * either (firmware "" / security_version -1 for what it did not say), HERR_NOTFOUND if it said
- * neither, HERR_INVALID with *why if it is not such an object or a value is malformed. */
+ * neither, HERR_INVALID with *why if it is not such an object or a value is malformed, HERR_NOMEM
+ * if memory ran out while parsing. */
 struct ack_status {
 	char firmware[65];
 	int64_t security_version;

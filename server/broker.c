@@ -611,6 +611,14 @@ void broker_disconnect(struct broker *b, struct broker_session *s, int graceful)
 		session_drop(b, s);
 }
 
+/* What broker_publish_in says when a message could not be taken: the store failed (the caller's
+ * transaction is lost with it), memory ran out, or anything else (the device is gone from the
+ * store, a constraint): HERR_NOTFOUND. */
+static enum herr not_taken(enum herr rc)
+{
+	return rc == HERR_OK || rc == HERR_NOMEM || rc == HERR_STORE ? rc : HERR_NOTFOUND;
+}
+
 enum herr broker_publish_in(struct broker *b, struct broker_session *s, const struct mqtt_publish *p)
 {
 	struct qmsg *m;
@@ -621,22 +629,22 @@ enum herr broker_publish_in(struct broker *b, struct broker_session *s, const st
 	b->stats.messages_in++;
 	/* Raw telemetry goes to minimization and nowhere else: not retained (it would reach the
 	 * disk), not routed (subscribers of the telemetry topic get the minimized records). */
-	if (acl_is_telemetry(p->topic.p, p->topic.len)) {
-		if (b->ingest &&
-		    ingest_telemetry(b->ingest, s->id, p->payload, p->payload_len, (int64_t)time(NULL)) != HERR_OK)
-			return HERR_STORE;
-		return HERR_OK;
-	}
+	if (acl_is_telemetry(p->topic.p, p->topic.len))
+		return b->ingest ? not_taken(ingest_telemetry(b->ingest, s->id, p->payload, p->payload_len,
+							       (int64_t)time(NULL))) : HERR_OK;
 	if (acl_is_leaf(p->topic.p, p->topic.len, "ack") && b->store) {
 		struct ack a;
 		const char *why;
+		enum herr prc = ack_parse(p->payload, p->payload_len, &a, &why);
 
-		if (ack_parse(p->payload, p->payload_len, &a, &why) != HERR_OK) {
+		if (prc == HERR_NOMEM) {
+			return prc; /* not recorded, so not acknowledged */
+		} else if (prc != HERR_OK) {
 			b->stats.acks_invalid++;
 			log_debug("%s: ack not recorded: %s", s->id, why);
-		} else if (store_manifest_ack(b->store, s->id, a.type, a.version, a.status, (int64_t)time(NULL)) !=
-			   HERR_OK) {
-			return HERR_STORE;
+		} else if ((rc = store_manifest_ack(b->store, s->id, a.type, a.version, a.status,
+						    (int64_t)time(NULL))) != HERR_OK) {
+			return not_taken(rc);
 		} else {
 			b->stats.acks_recorded++;
 		}
@@ -652,9 +660,9 @@ enum herr broker_publish_in(struct broker *b, struct broker_session *s, const st
 			prc = store_device_report(b->store, s->id, st.firmware[0] ? st.firmware : NULL,
 						  st.security_version, (int64_t)time(NULL));
 		if (prc != HERR_OK && prc != HERR_NOTFOUND && prc != HERR_INVALID)
-			return HERR_STORE;
-		if (b->ingest && ingest_seen(b->ingest, s->id, (int64_t)time(NULL)) != HERR_OK)
-			return HERR_STORE;
+			return not_taken(prc);
+		if (b->ingest && (rc = not_taken(ingest_seen(b->ingest, s->id, (int64_t)time(NULL)))) != HERR_OK)
+			return rc;
 	}
 	m = qmsg_new(p->topic.p, p->topic.len, p->payload, p->payload_len, p->qos > 1 ? 1 : p->qos, 0);
 	if (!m)

@@ -69,8 +69,10 @@ void broker_resume(struct broker *b, struct broker_session *s);
 void broker_disconnect(struct broker *b, struct broker_session *s, int graceful);
 
 /* A PUBLISH from the session's device. HERR_INVALID = forbidden topic (close the connection);
- * HERR_STORE = could not be stored durably (close without acknowledging). An ack
- * (hearth/v1/<id>/ack, server/ack.h) is recorded in the store, then routed like any message. */
+ * HERR_STORE = could not be stored durably (do not acknowledge; the caller's transaction is lost);
+ * HERR_NOMEM, HERR_NOTFOUND (device gone from the store, anything else) = not taken (close
+ * without acknowledging). An ack (hearth/v1/<id>/ack, server/ack.h) is recorded in the store, then routed
+ * like any message. */
 enum herr broker_publish_in(struct broker *b, struct broker_session *s, const struct mqtt_publish *p);
 /* SUBSCRIBE: fills codes (one per filter) and queues retained messages afterwards via
  * broker_after_subscribe, which must be called once the SUBACK has been sent. */

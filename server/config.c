@@ -67,6 +67,16 @@ static const struct setting settings[CONFIG_COUNT] = {
 		"max_connections", NULL, "N", "device connections at once; more are refused",
 		TYPE_UNSIGNED, STORE_SIZE, LIM(max_connections), 1, 1000000, 0, 0, NULL,
 		"20000", 1, NULL, NULL },
+	[CONFIG_MAX_CONNECTIONS_PER_ADDRESS] = {
+		"max_connections_per_address", NULL, "N",
+		"connections from one IPv4 address or IPv6 /64, handshakes included; more are refused, 0: no limit",
+		TYPE_UNSIGNED, STORE_SIZE, LIM(max_connections_per_address), 0, 1000000, 0, 0, NULL,
+		"1000", 1, NULL, NULL },
+	[CONFIG_MAX_HANDSHAKES_PER_ADDRESS] = {
+		"max_handshakes_per_address", NULL, "N",
+		"unfinished TLS handshakes from one address; more are refused, 0: no limit",
+		TYPE_UNSIGNED, STORE_SIZE, LIM(max_handshakes_per_address), 0, 1000000, 0, 0, NULL,
+		"100", 1, NULL, NULL },
 	[CONFIG_MAX_INFLIGHT] = {
 		"max_inflight", NULL, "N", "QoS 1 messages to a device awaiting its PUBACK",
 		TYPE_UNSIGNED, STORE_SIZE, LIM(max_inflight), 1, 65535, 0, 0, NULL,
@@ -91,7 +101,7 @@ static const struct setting settings[CONFIG_COUNT] = {
 		"10000", 1, NULL, NULL },
 	[CONFIG_HANDSHAKE_THREADS] = {
 		"handshake_threads", NULL, "N",
-		"TLS handshake threads (0: on the event loop; auto: cores - 1, at most 8)",
+		"TLS handshake threads (0: on the event loop; auto: one per core, at most 8; none with one core)",
 		TYPE_UNSIGNED, STORE_INT, LIM(handshake_threads), 0, 64, 1, 0, NULL,
 		"auto", 0, NULL, NULL },
 	[CONFIG_LOG_LEVEL] = {

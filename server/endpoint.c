@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 
 #include "common/log.h"
 #include "server/acl.h"
+#include "server/addrlimit.h"
 #include "server/bridge.h"
 #include "server/broker.h"
 #include "server/config.h"
@@ -44,6 +46,9 @@
 #define MAINTENANCE_CHECK_MS 10000
 /* How often closed buckets are looked for: a record goes out at most this late. */
 #define FEED_MS 1000
+/* Heap that closed connections left behind goes back to the kernel (malloc_trim) once this many
+ * fewer connections are open than at the peak since the last time: after a storm, not per close. */
+#define TRIM_AFTER_CLOSES 256
 
 struct endpoint {
 	struct datadir *dd;
@@ -60,6 +65,7 @@ struct endpoint {
 	struct ingest *ingest;
 	struct feed *feed;
 	int64_t maintained_hour;
+	size_t conn_peak;        /* most connections open since memory was last given back */
 	struct rest *rest;
 	struct ticker *ticker;        /* rollouts, on a thread of its own */
 	struct bridge *bridge;        /* the northbound bridge, on a thread of its own; NULL when off */
@@ -85,6 +91,8 @@ void endpoint_default_config(struct endpoint_config *cfg)
 	cfg->mqtt_addr = ENDPOINT_DEFAULT_MQTT;
 	cfg->lim.max_packet = 256 * 1024;
 	cfg->lim.max_connections = 20000;
+	cfg->lim.max_connections_per_address = 1000;
+	cfg->lim.max_handshakes_per_address = 100;
 	cfg->lim.max_inflight = 32;
 	cfg->lim.max_subscriptions = 32;
 	cfg->lim.max_queued = 1000;
@@ -123,6 +131,26 @@ static enum herr listen_on(const char *spec, int *out)
 	return rc;
 }
 
+/* A connection refused because its address is at a per-address limit: counted, and logged at the
+ * start of a burst (then once a minute while it lasts), never once per connection. */
+static void refuse_address(struct endpoint *ep, struct addrlimit_entry *e, enum addrlimit_verdict why,
+			   uint64_t now)
+{
+	uint64_t since = 0;
+	char more[64] = "";
+
+	ep->stats.refused_address++;
+	if (!addrlimit_refused(e, now, &since))
+		return;
+	if (since)
+		snprintf(more, sizeof(more), "; %llu refused since the last such line", (unsigned long long)since);
+	log_warn("%s: refusing new connections from this address: %zu open, %zu of them in the TLS handshake "
+		 "(%s = %zu)%s", addrlimit_name(e), addrlimit_connections(e), addrlimit_handshakes(e),
+		 why == ADDRLIMIT_CONNECTIONS ? "max_connections_per_address" : "max_handshakes_per_address",
+		 why == ADDRLIMIT_CONNECTIONS ? ep->cfg->lim.max_connections_per_address :
+						ep->cfg->lim.max_handshakes_per_address, more);
+}
+
 static void accept_all(struct endpoint *ep, uint64_t now)
 {
 	int i;
@@ -130,6 +158,8 @@ static void accept_all(struct endpoint *ep, uint64_t now)
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
+		struct addrlimit_entry *slot = NULL;
+		enum addrlimit_verdict verdict;
 		struct conn *c = NULL;
 		char addr[80];
 		int one = 1;
@@ -151,17 +181,30 @@ static void accept_all(struct endpoint *ep, uint64_t now)
 			close(fd);
 			continue;
 		}
+		/* Before any TLS work: a refused connection costs an accept and a close. */
+		verdict = addrlimit_open(ep->env.addrs, (struct sockaddr *)&ss, sl, ep->cfg->lim.max_connections_per_address,
+					 ep->cfg->lim.max_handshakes_per_address, &slot);
+		if (verdict != ADDRLIMIT_OK) {
+			if (verdict != ADDRLIMIT_NOMEM)
+				refuse_address(ep, slot, verdict, now);
+			close(fd);
+			continue;
+		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		net_addr_name((struct sockaddr *)&ss, sl, addr, sizeof(addr));
 		ep->stats.accepted++;
 		if (ep->pool) {
-			(void)hs_pool_submit(ep->pool, fd, addr); /* it owns fd now, even on failure */
+			/* It owns fd now, even on failure; the slot comes back with the result. */
+			if (hs_pool_submit(ep->pool, fd, addr, slot) != HERR_OK)
+				addrlimit_close(ep->env.addrs, slot, 1);
 			continue;
 		}
 		if (conn_new(&ep->env, fd, addr, now, &c) != HERR_OK) {
 			close(fd);
+			addrlimit_close(ep->env.addrs, slot, 1);
 			continue;
 		}
+		conn_set_address(c, slot, 1);
 		conn_link(&ep->conns, c);
 	}
 }
@@ -175,19 +218,23 @@ static void collect_handshakes(struct endpoint *ep, uint64_t now)
 	for (i = 0; i < n; i++) {
 		struct conn *c = NULL;
 
+		addrlimit_handshake_done(ep->env.addrs, r[i].tag);
 		if (!r[i].tls) {
 			if (r[i].timed_out)
 				ep->stats.closed_timeout++;
 			else
 				ep->stats.refused_handshake++;
 			log_info("%s: closed: %s", r[i].addr, r[i].error);
+			addrlimit_close(ep->env.addrs, r[i].tag, 0);
 			continue;
 		}
 		if (conn_adopt(&ep->env, r[i].fd, r[i].tls, r[i].addr, now, &c) != HERR_OK) {
 			close(r[i].fd);
 			tls_conn_free(r[i].tls);
+			addrlimit_close(ep->env.addrs, r[i].tag, 0);
 			continue;
 		}
+		conn_set_address(c, r[i].tag, 0);
 		conn_link(&ep->conns, c);
 	}
 }
@@ -233,9 +280,25 @@ static void commit_batch(struct endpoint *ep)
 	ep->commit_sum += s;
 	if (!ok) {
 		store_rollback(ep->dd->store);
-		log_err("group commit failed; the messages of this turn are not acknowledged");
+		/* Within a store outage only its start and its end are logged (by conn.c). */
+		if (!ep->env.outage.on)
+			log_err("group commit failed; the messages of this turn are not acknowledged");
 	}
 	conn_batch_done(&ep->env, ok);
+}
+
+/* glibc keeps freed heap for reuse; after many connections closed, most of it is free pages
+ * between live chunks, which malloc_trim returns (docs/performance.md). */
+static void give_back_memory(struct endpoint *ep)
+{
+	size_t open = ep->env.count;
+
+	if (open > ep->conn_peak)
+		ep->conn_peak = open;
+	if (ep->conn_peak - open < TRIM_AFTER_CLOSES)
+		return;
+	(void)malloc_trim(0);
+	ep->conn_peak = open;
 }
 
 static void reap(struct endpoint *ep)
@@ -424,9 +487,11 @@ static enum herr start_handshake_threads(struct endpoint *ep)
 	int n = ep->cfg->lim.handshake_threads;
 	enum herr rc;
 
-	/* Default: the loop keeps one core, handshakes get the others (at most 8). */
+	/* Default: a thread per core (at most 8). A full handshake is milliseconds of elliptic-curve
+	 * arithmetic, a routed message microseconds: in a reconnect storm the handshakes need every
+	 * core, and the loop, which never blocks, still gets its share from the scheduler. */
 	if (n < 0)
-		n = cores > 1 ? (int)(cores - 1 < 8 ? cores - 1 : 8) : 0;
+		n = cores > 1 ? (int)(cores < 8 ? cores : 8) : 0;
 	if (n == 0) {
 		log_info("TLS handshakes run on the event loop");
 		return HERR_OK;
@@ -522,6 +587,9 @@ static enum herr setup(struct endpoint *ep)
 	rc = load_tls(ep);
 	if (rc != HERR_OK)
 		return rc;
+	ep->env.addrs = addrlimit_new();
+	if (!ep->env.addrs)
+		return HERR_NOMEM;
 	rc = broker_new(&(struct broker_limits){
 				.max_subscriptions = ep->cfg->lim.max_subscriptions,
 				.max_inflight = ep->cfg->lim.max_inflight,
@@ -671,6 +739,7 @@ static void loop(struct endpoint *ep)
 				conn_on_tick(c, now);
 			reap(ep);
 			snapshot_metrics(ep);
+			give_back_memory(ep);
 			next_tick = now + TICK_MS;
 		}
 		if (now >= next_poll) {
@@ -729,6 +798,7 @@ enum herr endpoint_run(struct datadir *dd, struct config *conf)
 			 (unsigned long long)ep.stats.handshakes, (unsigned long long)ep.stats.resumed,
 			 (unsigned long long)ep.stats.refused_handshake);
 	broker_free(ep.env.broker);
+	addrlimit_free(ep.env.addrs); /* after every connection and handshake is gone */
 	feed_free(ep.feed);
 	ingest_free(ep.ingest);
 	tls_server_unref(ep.env.tls);

@@ -14,12 +14,27 @@
 #include "server/store.h"
 
 #define WORKER_TICK_MS 250
+/* A worker finishes what it started before it starts more: at most this many of its handshakes
+ * past their ClientHello at once (the costly part begins there: a few ms of P-256 each). In a
+ * reconnect storm the others wait, unread, in their sockets, in order of arrival, instead of all
+ * being started together and all running out of time half done. Waiting costs nothing; the
+ * handshake timeout still closes those that wait too long. A client that answers nothing after
+ * its ClientHello holds a place until that timeout: the per-address bound (addrlimit.h) keeps
+ * one address from holding many. */
+#define STARTED_MAX 128
+
+struct done;
 
 struct job {
 	struct job *next, *prev;
 	int fd;
+	void *tag;
+	struct done *done;         /* its result, allocated with it: finishing never fails */
 	struct tls_conn *tls;
 	uint64_t deadline;
+	int started;               /* past its ClientHello: counted in the worker's nstarted */
+	int parked;                /* on the worker's waiting queue, its socket not watched */
+	struct job *qnext, *qprev; /* that queue */
 	char addr[80];
 };
 
@@ -36,6 +51,8 @@ struct worker {
 	pthread_mutex_t lock;      /* guards incoming */
 	struct job *incoming;      /* submitted, not yet picked up (LIFO is fine: all are new) */
 	struct job *active;        /* owned by the worker thread alone */
+	struct job *qhead, *qtail; /* parked: ClientHello waiting for a place (FIFO) */
+	size_t nstarted;
 	struct tls_server *tls;    /* the worker's own; rebuilt on reload */
 	unsigned generation;
 	struct store *store;       /* the worker's own handle, for the identity check */
@@ -98,12 +115,46 @@ static enum herr build_tls(struct hs_pool *p, struct worker *w)
 	return HERR_OK;
 }
 
+/* Wait for a place: the socket is not watched (only a hang-up or error still wakes us). */
+static void park(struct worker *w, struct job *j)
+{
+	struct epoll_event ev = { .events = 0, .data.ptr = j };
+
+	epoll_ctl(w->epfd, EPOLL_CTL_MOD, j->fd, &ev);
+	j->parked = 1;
+	j->qnext = NULL;
+	j->qprev = w->qtail;
+	if (w->qtail)
+		w->qtail->qnext = j;
+	else
+		w->qhead = j;
+	w->qtail = j;
+}
+
+static void unpark(struct worker *w, struct job *j)
+{
+	if (j->qprev)
+		j->qprev->qnext = j->qnext;
+	else
+		w->qhead = j->qnext;
+	if (j->qnext)
+		j->qnext->qprev = j->qprev;
+	else
+		w->qtail = j->qprev;
+	j->qnext = j->qprev = NULL;
+	j->parked = 0;
+}
+
 /* Report a job as done: admitted (tls handed over) or refused (everything closed here). */
 static void finish(struct worker *w, struct job *j, const char *error, int timed_out)
 {
 	struct hs_pool *p = w->pool;
-	struct done *d = calloc(1, sizeof(*d));
+	struct done *d = j->done;
 
+	if (j->parked)
+		unpark(w, j);
+	if (j->started)
+		w->nstarted--;
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, j->fd, NULL);
 	if (j->prev)
 		j->prev->next = j->next;
@@ -111,24 +162,18 @@ static void finish(struct worker *w, struct job *j, const char *error, int timed
 		w->active = j->next;
 	if (j->next)
 		j->next->prev = j->prev;
-	if (d) {
-		/* Copied before anything is freed: error may point into the TLS context. */
-		snprintf(d->r.addr, sizeof(d->r.addr), "%s", j->addr);
-		snprintf(d->r.error, sizeof(d->r.error), "%s", error ? error : "");
-		d->r.timed_out = timed_out;
-	}
-	if (!d || error) {
+	/* Copied before anything is freed: error may point into the TLS context. */
+	snprintf(d->r.addr, sizeof(d->r.addr), "%s", j->addr);
+	snprintf(d->r.error, sizeof(d->r.error), "%s", error ? error : "");
+	d->r.timed_out = timed_out;
+	if (error) {
 		close(j->fd);
 		tls_conn_free(j->tls);
 		j->fd = -1;
 		j->tls = NULL;
 	}
-	if (!d) {
-		__atomic_sub_fetch(&p->pending, 1, __ATOMIC_RELAXED);
-		free(j);
-		return;
-	}
 	d->r.fd = j->fd;
+	d->r.tag = j->tag;
 	d->r.tls = j->tls; /* ownership passed */
 	pthread_mutex_lock(&p->lock);
 	if (p->done_tail)
@@ -144,8 +189,18 @@ static void finish(struct worker *w, struct job *j, const char *error, int timed
 static void step(struct worker *w, struct job *j)
 {
 	struct epoll_event ev = { .data.ptr = j };
-	enum tls_io io = tls_conn_handshake(j->tls);
+	enum tls_io io;
 
+	if (!j->started && w->nstarted >= STARTED_MAX) {
+		if (!j->parked)
+			park(w, j);
+		return;
+	}
+	io = tls_conn_handshake(j->tls);
+	if (!j->started && tls_conn_hello_done(j->tls)) {
+		j->started = 1;
+		w->nstarted++;
+	}
 	if (io == TLS_WANT_READ || io == TLS_WANT_WRITE) {
 		ev.events = io == TLS_WANT_READ ? EPOLLIN : EPOLLIN | EPOLLOUT;
 		epoll_ctl(w->epfd, EPOLL_CTL_MOD, j->fd, &ev);
@@ -204,15 +259,24 @@ static void *worker_main(void *arg)
 			if (evs[i].data.ptr == w) {
 				drain(w->wakefd);
 				adopt(w);
-			} else {
-				step(w, evs[i].data.ptr);
+				continue;
 			}
+			j = evs[i].data.ptr;
+			if (!j->parked)
+				step(w, j);
+			else if (evs[i].events & (EPOLLHUP | EPOLLERR))
+				finish(w, j, "peer closed during the handshake", 0);
 		}
 		now = now_ms();
 		for (j = w->active; j; j = next) {
 			next = j->next;
 			if (now >= j->deadline)
 				finish(w, j, "TLS handshake timed out", 1);
+		}
+		/* Places freed by finished handshakes go to the longest waiting, in order. */
+		while (w->nstarted < STARTED_MAX && (j = w->qhead) != NULL) {
+			unpark(w, j);
+			step(w, j);
 		}
 	}
 	return NULL;
@@ -290,11 +354,13 @@ void hs_pool_free(struct hs_pool *p)
 			next = j->next;
 			close(j->fd);
 			tls_conn_free(j->tls);
+			free(j->done);
 			free(j);
 		}
 		for (j = w->incoming; j; j = next) {
 			next = j->next;
 			close(j->fd);
+			free(j->done);
 			free(j);
 		}
 		tls_server_unref(w->tls);
@@ -325,16 +391,20 @@ int hs_pool_fd(const struct hs_pool *p)
 	return p->donefd;
 }
 
-enum herr hs_pool_submit(struct hs_pool *p, int fd, const char *addr)
+enum herr hs_pool_submit(struct hs_pool *p, int fd, const char *addr, void *tag)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	struct worker *w;
 
-	if (!j) {
+	if (j)
+		j->done = calloc(1, sizeof(*j->done));
+	if (!j || !j->done) {
+		free(j);
 		close(fd);
 		return HERR_NOMEM;
 	}
 	j->fd = fd;
+	j->tag = tag;
 	j->deadline = now_ms() + __atomic_load_n(&p->cfg.timeout_ms, __ATOMIC_RELAXED);
 	snprintf(j->addr, sizeof(j->addr), "%s", addr);
 	/* Round robin: handshakes cost about the same, so this spreads the load evenly. */

@@ -30,6 +30,7 @@ struct hs_config {
 /* A finished handshake: tls is set if the peer was admitted, else error says why. */
 struct hs_result {
 	int fd;
+	void *tag;                    /* as submitted */
 	struct tls_conn *tls;
 	char addr[80];
 	char error[256];
@@ -42,8 +43,9 @@ void hs_pool_free(struct hs_pool *p);
 
 /* The descriptor to poll for readability: results are waiting. */
 int hs_pool_fd(const struct hs_pool *p);
-/* Hand over an accepted socket (the pool owns it from now on). */
-enum herr hs_pool_submit(struct hs_pool *p, int fd, const char *addr);
+/* Hand over an accepted socket (the pool owns it from now on, and closes it on failure); tag comes
+ * back with its result. */
+enum herr hs_pool_submit(struct hs_pool *p, int fd, const char *addr, void *tag);
 /* Take up to max finished handshakes. */
 size_t hs_pool_collect(struct hs_pool *p, struct hs_result *out, size_t max);
 /* Handshakes submitted and not yet collected. */

@@ -116,74 +116,95 @@ static int name_sensitive(const char *dotted)
 	return 0;
 }
 
-static const char *device_model(struct ingest *ing, const char *id, int64_t now)
+/* Device id's model into *model (the cache's copy). HERR_NOTFOUND for a device the store does not
+ * know; a failed read or allocation is not cached. */
+static enum herr device_model(struct ingest *ing, const char *id, int64_t now, const char **model)
 {
 	struct device_entry *e = ing->devices ? strmap_get(ing->devices, id) : NULL;
+	enum herr rc;
 
-	if (e && now - e->loaded < INGEST_CACHE_S)
-		return e->model;
+	*model = NULL;
+	if (e && now - e->loaded < INGEST_CACHE_S) {
+		*model = e->model;
+		return HERR_OK;
+	}
 	if (!e) {
 		e = calloc(1, sizeof(*e));
 		if (!e || !ing->devices || strmap_put(ing->devices, id, e, NULL) != HERR_OK) {
 			free(e);
-			return NULL;
+			return HERR_NOMEM;
 		}
 	}
-	if (store_device_model(ing->store, id, e->model) != HERR_OK)
-		return NULL;
+	e->loaded = 0;
+	rc = store_device_model(ing->store, id, e->model);
+	if (rc != HERR_OK)
+		return rc;
 	e->loaded = now;
-	return e->model;
+	*model = e->model;
+	return HERR_OK;
 }
 
-/* The model's policy, or NULL if it has none (or it cannot be read: then nothing is kept). */
-static const struct policy *model_policy(struct ingest *ing, const char *model, int64_t now)
+/* The model's policy into *out, NULL if it has none (or the stored one no longer parses: then
+ * nothing is kept). A policy that could not be read (the store failed, or memory ran out) is an
+ * error and is not cached: caching "none" would drop every field of messages that are then
+ * acknowledged. */
+static enum herr model_policy(struct ingest *ing, const char *model, int64_t now,
+			      const struct policy **out)
 {
 	struct policy_entry *e = ing->policies ? strmap_get(ing->policies, model) : NULL;
+	struct policy *pol = NULL;
 	char *text = NULL, why[256];
+	enum herr rc;
 
-	if (e && now - e->loaded < INGEST_CACHE_S)
-		return e->policy;
+	*out = NULL;
+	if (e && now - e->loaded < INGEST_CACHE_S) {
+		*out = e->policy;
+		return HERR_OK;
+	}
+	rc = store_model_get_policy(ing->store, model, &text);
+	if (rc == HERR_NOTFOUND)
+		rc = HERR_OK; /* a model the store does not know has no policy */
+	if (rc != HERR_OK)
+		return rc;
+	if (text) {
+		pol = calloc(1, sizeof(*pol));
+		if (!pol) {
+			free(text);
+			return HERR_NOMEM;
+		}
+		/* Stored policies were validated when set; one that no longer parses keeps nothing. */
+		if (policy_parse((const uint8_t *)text, strlen(text), pol, why, sizeof(why)) != HERR_OK) {
+			log_err("model %s: stored policy is invalid (%s); keeping nothing", model, why);
+			free(pol);
+			pol = NULL;
+		}
+		free(text);
+	}
 	if (!e) {
 		e = calloc(1, sizeof(*e));
 		if (!e || !ing->policies || strmap_put(ing->policies, model, e, NULL) != HERR_OK) {
 			free(e);
-			return NULL;
+			free(pol);
+			return HERR_NOMEM;
 		}
 	}
 	free(e->policy);
-	e->policy = NULL;
+	e->policy = pol; /* ownership passed */
 	e->loaded = now;
-	if (store_model_get_policy(ing->store, model, &text) == HERR_OK && text) {
-		e->policy = calloc(1, sizeof(*e->policy));
-		/* Stored policies were validated when set; one that no longer parses keeps nothing. */
-		if (e->policy && policy_parse((const uint8_t *)text, strlen(text), e->policy, why,
-					      sizeof(why)) != HERR_OK) {
-			log_err("model %s: stored policy is invalid (%s); keeping nothing", model, why);
-			free(e->policy);
-			e->policy = NULL;
-		}
-	}
-	free(text);
-	return e->policy;
-}
-
-/* The model's last-seen granularity; 0 if the device is unknown to the store. */
-static uint32_t seen_bucket(struct ingest *ing, const char *model, int64_t now)
-{
-	const struct policy *pol = model_policy(ing, model, now);
-
-	return pol ? pol->last_seen_bucket_s : INGEST_DEFAULT_LAST_SEEN_S;
+	*out = pol;
+	return HERR_OK;
 }
 
 enum herr ingest_seen(struct ingest *ing, const char *id, int64_t now)
 {
-	const char *model = device_model(ing, id, now);
-	uint32_t seen_s;
+	const struct policy *pol;
+	const char *model;
+	enum herr rc;
 
-	if (!model)
-		return HERR_STORE;
-	seen_s = seen_bucket(ing, model, now);
-	return store_last_seen(ing->store, id, now - now % seen_s);
+	if ((rc = device_model(ing, id, now, &model)) != HERR_OK ||
+	    (rc = model_policy(ing, model, now, &pol)) != HERR_OK)
+		return rc;
+	return store_last_seen(ing->store, id, now - now % (pol ? pol->last_seen_bucket_s : INGEST_DEFAULT_LAST_SEEN_S));
 }
 
 enum herr ingest_telemetry(struct ingest *ing, const char *id, const uint8_t *payload, size_t len,
@@ -193,17 +214,20 @@ enum herr ingest_telemetry(struct ingest *ing, const char *id, const uint8_t *pa
 	const struct policy *pol;
 	const char *model, *why = NULL;
 	uint32_t seen_s;
+	enum herr rc;
 	size_t i;
 
 	ing->stats.messages++;
-	model = device_model(ing, id, now);
-	if (!model)
-		return HERR_STORE;
-	pol = model_policy(ing, model, now);
+	if ((rc = device_model(ing, id, now, &model)) != HERR_OK ||
+	    (rc = model_policy(ing, model, now, &pol)) != HERR_OK)
+		return rc;
 	seen_s = pol ? pol->last_seen_bucket_s : INGEST_DEFAULT_LAST_SEEN_S;
 	if (store_last_seen(ing->store, id, now - now % seen_s) != HERR_OK)
 		return HERR_STORE;
-	if (minimize_apply(pol, payload, len, r, &why) != HERR_OK) {
+	rc = minimize_apply(pol, payload, len, r, &why);
+	if (rc == HERR_NOMEM)
+		return rc; /* not the payload's fault: it is not counted, nor acknowledged */
+	if (rc != HERR_OK) {
 		ing->stats.invalid_payloads++;
 		log_debug("%s: telemetry dropped whole: %s", id, why ? why : "invalid");
 		return store_dropped_add(ing->store, model, "(invalid payload)", 0, 1);

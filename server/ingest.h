@@ -31,13 +31,14 @@ const struct ingest_stats *ingest_stats(const struct ingest *ing);
 
 /* One telemetry payload of device id, received at now. A payload that is not a JSON object is
  * dropped whole and counted (as field "(invalid payload)"), not an error. HERR_STORE if the store
- * failed: the message must not be acknowledged. */
+ * failed, HERR_NOMEM if memory ran out, HERR_NOTFOUND for a device the store does not know: the
+ * message must not be acknowledged. */
 enum herr ingest_telemetry(struct ingest *ing, const char *id, const uint8_t *payload, size_t len,
 			   int64_t now);
 
 /* Device id showed it is alive without telemetry (its status, at now): its last-seen bucket, as
  * coarse as its model's policy says, so that readiness counts (pins) see devices that send no
- * telemetry. HERR_STORE if the store failed. */
+ * telemetry. Errors as ingest_telemetry's. */
 enum herr ingest_seen(struct ingest *ing, const char *id, int64_t now);
 
 #endif

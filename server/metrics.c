@@ -42,6 +42,7 @@ size_t metrics_render(const struct metrics_snap *s, char *buf, size_t size)
 	emit(buf, size, &n, "# HELP hearth_refused_total Connections refused or closed, by reason.\n# TYPE hearth_refused_total counter\n");
 	emit(buf, size, &n, "hearth_refused_total{reason=\"handshake\"} %" PRIu64 "\n", s->ep.refused_handshake);
 	emit(buf, size, &n, "hearth_refused_total{reason=\"connection_limit\"} %" PRIu64 "\n", s->ep.refused_connections);
+	emit(buf, size, &n, "hearth_refused_total{reason=\"address_limit\"} %" PRIu64 "\n", s->ep.refused_address);
 	emit(buf, size, &n, "hearth_refused_total{reason=\"connect\"} %" PRIu64 "\n", s->ep.refused_connect);
 	emit(buf, size, &n, "hearth_refused_total{reason=\"too_big\"} %" PRIu64 "\n", s->ep.closed_too_big);
 	emit(buf, size, &n, "hearth_refused_total{reason=\"protocol\"} %" PRIu64 "\n", s->ep.closed_protocol);

@@ -343,7 +343,8 @@ enum herr minimize_apply(const struct policy *p, const uint8_t *payload, size_t 
 			  JSON_DECODE_ANY, &err);
 	if (!root) {
 		*why = json_why(&err);
-		return HERR_INVALID;
+		/* Out of memory is the server's trouble, not the payload's: it must not be dropped as invalid. */
+		return json_error_code(&err) == json_error_out_of_memory ? HERR_NOMEM : HERR_INVALID;
 	}
 	if (!json_is_object(root)) {
 		*why = "not a JSON object";

@@ -32,7 +32,8 @@ struct minimize_result {
 };
 
 /* HERR_INVALID for a payload that is not a JSON object (non-JSON, truncated, duplicate keys,
- * NaN/Infinity, too deep): nothing is kept and why says what. A policy of NULL keeps nothing. */
+ * NaN/Infinity, too deep): nothing is kept and why says what. HERR_NOMEM if memory ran out while
+ * parsing. A policy of NULL keeps nothing. */
 enum herr minimize_apply(const struct policy *p, const uint8_t *payload, size_t len,
 			 struct minimize_result *out, const char **why);
 

@@ -223,6 +223,11 @@ void rest_reply_internal(struct rest_req *req)
 	rest_reply_error(req, 500, "internal", "the request could not be completed; see the server log");
 }
 
+void rest_reply_fault(struct rest_req *req, const struct rest_fault *f)
+{
+	rest_reply_error(req, f->status, f->code, "%s", f->message);
+}
+
 const char *rest_query(struct rest_req *req, const char *key)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
@@ -230,89 +235,48 @@ const char *rest_query(struct rest_req *req, const char *key)
 
 json_t *rest_body_object(struct rest_req *req)
 {
-	const char *type = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-	json_error_t err;
+	struct rest_fault f;
 	json_t *obj;
-	size_t n;
 
-	n = type ? strcspn(type, "; ") : 0;
-	if (!type || n != strlen("application/json") || strncasecmp(type, "application/json", n) != 0) {
+	if (!rest_parse_is_json(rest_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
 		rest_reply_error(req, 415, "unsupported_media_type", "the body must be application/json");
 		return NULL;
 	}
-	obj = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
-	if (!obj) {
-		rest_reply_error(req, 400, "invalid_json", "the body is not valid JSON: %s (at byte %d)",
-				 err.text, err.position);
-		return NULL;
-	}
-	if (!json_is_object(obj)) {
-		json_decref(obj);
-		rest_reply_error(req, 400, "invalid_json", "the body must be a JSON object");
-		return NULL;
-	}
+	obj = rest_parse_object(req->body, req->body_len, &f);
+	if (!obj)
+		rest_reply_fault(req, &f);
 	return obj;
 }
 
 int rest_refuse_unknown(struct rest_req *req, json_t *obj, const char *const *allowed)
 {
-	const char *key;
-	json_t *v;
+	struct rest_fault f;
 
-	json_object_foreach(obj, key, v) {
-		size_t i;
-
-		(void)v;
-		for (i = 0; allowed[i] && strcmp(allowed[i], key) != 0; i++)
-			;
-		if (!allowed[i]) {
-			rest_reply_error(req, 422, "unknown_field", "unknown field '%.64s'", key);
-			return -1;
-		}
-	}
-	return 0;
+	if (rest_parse_known_keys(obj, allowed, &f) == 0)
+		return 0;
+	rest_reply_fault(req, &f);
+	return -1;
 }
 
 int rest_query_seconds(struct rest_req *req, const char *key, int64_t *out)
 {
 	const char *v = rest_query(req, key);
-	int64_t n = 0;
-	size_t i;
 
-	if (!v)
+	if (!v || rest_parse_seconds(v, out) == 0)
 		return 0;
-	for (i = 0; v[i] && i < 12; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			break;
-		n = n * 10 + (v[i] - '0');
-	}
-	if (i == 0 || v[i] != '\0' || n > REST_SECONDS_MAX) {
-		rest_reply_error(req, 400, "invalid_query", "%s must be a whole number, digits only", key);
-		return -1;
-	}
-	*out = n;
-	return 0;
+	rest_reply_error(req, 400, "invalid_query", "%s must be a whole number, digits only", key);
+	return -1;
 }
 
 int rest_page(struct rest_req *req, size_t *limit, const char **cursor)
 {
 	const char *l = rest_query(req, "limit"), *c = rest_query(req, "cursor");
-	unsigned long v = 0;
-	size_t i;
 
 	*limit = REST_PAGE_DEFAULT;
 	*cursor = NULL;
-	if (l) {
-		if (l[0] == '\0' || strlen(l) > 7)
-			goto bad_limit;
-		for (i = 0; l[i]; i++) {
-			if (l[i] < '0' || l[i] > '9')
-				goto bad_limit;
-			v = v * 10 + (unsigned long)(l[i] - '0');
-		}
-		if (v < 1 || v > STORE_PAGE_MAX)
-			goto bad_limit;
-		*limit = v;
+	if (l && rest_parse_limit(l, STORE_PAGE_MAX, limit) != 0) {
+		rest_reply_error(req, 400, "invalid_limit", "limit must be an integer 1..%d", STORE_PAGE_MAX);
+		return -1;
 	}
 	if (c) {
 		if (!ca_valid_id(c)) {
@@ -322,9 +286,6 @@ int rest_page(struct rest_req *req, size_t *limit, const char **cursor)
 		*cursor = c;
 	}
 	return 0;
-bad_limit:
-	rest_reply_error(req, 400, "invalid_limit", "limit must be an integer 1..%d", STORE_PAGE_MAX);
-	return -1;
 }
 
 enum herr rest_audit(struct rest_req *req, const char *action, const char *target, const char *detail)
@@ -362,43 +323,6 @@ static void metrics(struct rest_req *req)
 }
 
 /* --- routing and authentication ---------------------------------------------------------------- */
-
-/* Match path against pattern; {x} takes one segment, which must be an id ([A-Za-z0-9_-]{1,64}).
- * 1 on a match (params filled), 0 if the shapes differ, -1 if a {x} segment is not an id. */
-static int match(const char *pattern, const char *path, char params[2][65])
-{
-	size_t np = 0;
-	int bad = 0;
-
-	while (*pattern && *path) {
-		if (*pattern == '{') {
-			const char *end = strchr(pattern, '}');
-			size_t n = strcspn(path, "/");
-
-			if (!end)
-				return 0;
-			if (np < 2 && n >= 1 && n <= 64) {
-				memcpy(params[np], path, n);
-				params[np][n] = '\0';
-				if (!ca_valid_id(params[np]))
-					bad = 1;
-			} else {
-				bad = 1;
-			}
-			np++;
-			pattern = end + 1;
-			path += n;
-			continue;
-		}
-		if (*pattern != *path)
-			return 0;
-		pattern++;
-		path++;
-	}
-	if (*pattern || *path)
-		return 0;
-	return bad ? -1 : 1;
-}
 
 static struct auth_slot *slot_of(struct rest *r, const char *addr)
 {
@@ -444,6 +368,10 @@ static void auth_failed(struct rest *r, struct rest_req *req, int64_t now)
 		s->reported = 0;
 	}
 	s->fails++;
+	/* The block lasts the whole window from the failure that started it, however long the
+	 * failures before it were spread over. */
+	if (s->fails == AUTH_FAILS_MAX)
+		s->window_start = now;
 	if (s->fails >= AUTH_FAILS_MAX && !s->reported) {
 		/* One audit entry and one log line per window, not one per attempt. */
 		s->reported = 1;
@@ -459,6 +387,7 @@ static int authenticate(struct rest *r, struct rest_req *req, int need)
 {
 	const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	char id[TOKEN_ID_LEN + 1], hash[TOKEN_HASH_LEN];
+	enum rest_bearer bearer;
 	struct store_api_token t;
 	enum token_scope scope;
 	int64_t now = (int64_t)time(NULL);
@@ -466,12 +395,12 @@ static int authenticate(struct rest *r, struct rest_req *req, int need)
 
 	if (rest_throttled(req))
 		return -1;
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+	bearer = rest_parse_bearer(h, id, hash);
+	if (bearer == REST_BEARER_NONE) {
 		rest_reply_error(req, 401, "unauthorized", "an API token is required (Authorization: Bearer ...)");
 		return -1;
 	}
-	h += 7;
-	if (token_parse(TOKEN_API, h, strlen(h), id, hash) != HERR_OK) {
+	if (bearer != REST_BEARER_OK) {
 		auth_failed(r, req, now);
 		rest_reply_error(req, 401, "unauthorized", "the API token is not valid");
 		return -1;
@@ -551,7 +480,7 @@ static const struct route *lookup(struct rest_req *req, char params[2][65])
 	size_t i;
 
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		int m = match(routes[i].pattern, req->path, params);
+		int m = rest_parse_route(routes[i].pattern, req->path, params);
 
 		if (m == 0)
 			continue;
@@ -699,16 +628,17 @@ static int upload_begin(struct rest *r, struct MHD_Connection *conn, struct pend
 	const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	char dir[PATH_MAX];
+	uint64_t length = 0;
+	unsigned refused;
 
 	if (admit(r, req, p->route) != 0)
 		goto answered;
-	if (!type || strncasecmp(type, "application/octet-stream", 24) != 0 || (type[24] && type[24] != ';')) {
+	if (!rest_parse_is_octet_stream(type)) {
 		rest_reply_error(req, 415, "unsupported_media_type", "the body must be application/octet-stream");
 		goto answered;
 	}
-	if (!cl || strspn(cl, "0123456789") != strlen(cl) || strlen(cl) > 12 ||
-	    strtoull(cl, NULL, 10) > REST_UPLOAD_MAX || strtoull(cl, NULL, 10) == 0) {
-		rest_reply_error(req, cl ? 413 : 411, cl ? "too_large" : "length_required",
+	if ((refused = rest_parse_upload_length(cl, &length)) != 0) {
+		rest_reply_error(req, refused, refused == 413 ? "too_large" : "length_required",
 				 "an upload needs a Content-Length of 1 byte to 512 MiB");
 		goto answered;
 	}
@@ -820,7 +750,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				return ret;
 			return MHD_YES;
 		}
-		if (cl && (strlen(cl) > 9 || strtoul(cl, NULL, 10) > REST_BODY_MAX))
+		if (rest_parse_body_too_big(cl))
 			return early_error(r, conn, method, url, 413, "too_large", "the body is larger than 64 KiB");
 		return MHD_YES;
 	}
@@ -881,38 +811,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decoding of the path and the query values, in place. %00 stays as it is written: a NUL
- * would cut the string short and let "/devices/x%00y" reach device x. The literal "%00" then fails
- * every id check and matches no filter. Malformed escapes stay literal too. */
+/* Percent-decoding of the path and the query values, in place (rest_parse_unescape: the literal
+ * "%00" then fails every id check and matches no filter). */
 static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
-	char *r = s, *w = s;
-
 	(void)cls;
 	(void)conn;
-	while (*r) {
-		int hi, lo;
-
-		if (r[0] == '%' && (hi = hex_digit(r[1])) >= 0 && (lo = hex_digit(r[2])) >= 0 && (hi | lo) != 0) {
-			*w++ = (char)(hi * 16 + lo);
-			r += 3;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	*w = '\0';
-	return (size_t)(w - s);
+	return rest_parse_unescape(s);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

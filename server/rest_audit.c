@@ -50,23 +50,11 @@ static int saw_entry(void *ctx, const struct store_audit_row *r)
  * is not one. */
 static int parse_cursor(struct rest_req *req, const char *cursor, int64_t *before)
 {
-	int64_t n = 0;
-	size_t i;
-
 	*before = 0;
-	if (!cursor)
+	if (!cursor || rest_parse_audit_cursor(cursor, before) == 0)
 		return 0;
-	for (i = 0; cursor[i] && i < 18; i++) {
-		if (cursor[i] < '0' || cursor[i] > '9')
-			break;
-		n = n * 10 + (cursor[i] - '0');
-	}
-	if (i == 0 || cursor[i] != '\0' || n < 1) {
-		rest_reply_error(req, 400, "invalid_cursor", "cursor is not one this API gave out");
-		return -1;
-	}
-	*before = n;
-	return 0;
+	rest_reply_error(req, 400, "invalid_cursor", "cursor is not one this API gave out");
+	return -1;
 }
 
 void rest_audit_list(struct rest_req *req)

@@ -28,28 +28,25 @@ static int newest_cert(void *ctx, const struct store_cert_row *c)
  * that loses the answer can ask again later. */
 void rest_device_renew(struct rest_req *req)
 {
-	static const char *const allowed[] = { "csr", NULL };
 	struct ca_cert_info info;
 	struct ca_csr csr;
 	char why[160] = "", *pem = NULL, *bundle = NULL;
 	size_t bundle_len = 0;
 	int64_t now = (int64_t)time(NULL), newest = 0;
-	json_t *body, *v;
+	struct rest_fault f;
 	const char *text;
+	size_t text_len;
+	json_t *body;
 	enum herr rc;
 
 	body = rest_body_object(req);
 	if (!body)
 		return;
-	if (rest_refuse_unknown(req, body, allowed) != 0)
-		goto out;
-	v = json_object_get(body, "csr");
-	text = json_string_value(v);
-	if (!text) {
-		rest_reply_error(req, 422, "invalid_field", "csr: a PEM certificate request (string) is required");
+	if (rest_parse_renew(body, &text, &text_len, &f) != 0) {
+		rest_reply_fault(req, &f);
 		goto out;
 	}
-	if (ca_csr_check((const uint8_t *)text, json_string_length(v), &csr, why, sizeof(why)) != HERR_OK) {
+	if (ca_csr_check((const uint8_t *)text, text_len, &csr, why, sizeof(why)) != HERR_OK) {
 		rest_reply_error(req, 422, "invalid_csr", "csr refused: %s", why);
 		goto out;
 	}

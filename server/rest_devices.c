@@ -13,8 +13,6 @@
 #include "server/rest_internal.h"
 #include "server/store.h"
 
-#define TAGS_MAX 32
-#define TAG_LEN_MAX 64
 #define CERTS_MAX STORE_PAGE_MAX
 
 static json_t *time_or_null(int64_t t)
@@ -166,54 +164,15 @@ fail:
 	rest_reply_internal(req);
 }
 
-/* --- request bodies ----------------------------------------------------------------------------- */
-
-/* obj[key] as a string without NUL bytes: 0 and *out (NULL if absent and optional), or -1 with 422
- * answered. */
-static int string_field(struct rest_req *req, json_t *obj, const char *key, int required, const char **out)
-{
-	json_t *v = json_object_get(obj, key);
-
-	*out = NULL;
-	if (!v && !required)
-		return 0;
-	if (!v || !json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
-		rest_reply_error(req, 422, "invalid_field", "'%s' %s", key,
-				 v ? "must be a string" : "is required");
-		return -1;
-	}
-	*out = json_string_value(v);
-	return 0;
-}
-
-/* An id-shaped field (device id, model name): [A-Za-z0-9_-]{1,64}. */
-static int id_field(struct rest_req *req, json_t *obj, const char *key, int required, const char **out)
-{
-	if (string_field(req, obj, key, required, out) != 0)
-		return -1;
-	if (*out && !ca_valid_id(*out)) {
-		rest_reply_error(req, 422, "invalid_field", "'%s' must match [A-Za-z0-9_-]{1,64}", key);
-		return -1;
-	}
-	return 0;
-}
-
-static int valid_tag(const char *t)
-{
-	size_t n = strlen(t);
-
-	return n >= 1 && n <= TAG_LEN_MAX && strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-						       "0123456789_.:-") == n;
-}
-
 /* --- POST /api/v1/devices ----------------------------------------------------------------------- */
 
 void rest_devices_create(struct rest_req *req)
 {
-	static const char *const allowed[] = { "model", "csr", "id", NULL };
 	const char *model, *csr_pem, *id;
 	char id_buf[33], why[160] = "", *pem = NULL, *bundle = NULL;
+	struct rest_device_new in;
 	struct ca_cert_info info;
+	struct rest_fault f;
 	struct ca_csr csr;
 	size_t bundle_len = 0;
 	json_t *body;
@@ -222,9 +181,13 @@ void rest_devices_create(struct rest_req *req)
 	body = rest_body_object(req);
 	if (!body)
 		return;
-	if (rest_refuse_unknown(req, body, allowed) != 0 || id_field(req, body, "model", 1, &model) != 0 ||
-	    string_field(req, body, "csr", 1, &csr_pem) != 0 || id_field(req, body, "id", 0, &id) != 0)
+	if (rest_parse_device_new(body, &in, &f) != 0) {
+		rest_reply_fault(req, &f);
 		goto out;
+	}
+	model = in.model;
+	csr_pem = in.csr;
+	id = in.id;
 	if (strlen(csr_pem) > CA_CSR_MAX ||
 	    ca_csr_check((const uint8_t *)csr_pem, strlen(csr_pem), &csr, why, sizeof(why)) != HERR_OK) {
 		rest_reply_error(req, 422, "invalid_csr", "the CSR is refused: %s",
@@ -279,33 +242,22 @@ void rest_device_get(struct rest_req *req)
 
 void rest_device_patch(struct rest_req *req)
 {
-	static const char *const allowed[] = { "tags", "model", NULL };
-	const char *id = req->params[0], *model, *tags[TAGS_MAX];
-	json_t *body, *jtags, *v;
+	const char *id = req->params[0], *model;
+	struct rest_device_change in;
+	struct rest_fault f;
 	char *detail = NULL;
-	size_t n = 0, i;
+	json_t *body;
 	enum herr rc;
 
 	body = rest_body_object(req);
 	if (!body)
 		return;
-	if (rest_refuse_unknown(req, body, allowed) != 0 || id_field(req, body, "model", 0, &model) != 0)
-		goto out;
-	jtags = json_object_get(body, "tags");
-	if (jtags && (!json_is_array(jtags) || json_array_size(jtags) > TAGS_MAX)) {
-		rest_reply_error(req, 422, "invalid_field", "'tags' must be an array of at most %d strings", TAGS_MAX);
+	if (rest_parse_device_change(body, &in, &f) != 0) {
+		rest_reply_fault(req, &f);
 		goto out;
 	}
-	json_array_foreach(jtags, i, v) {
-		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
-		    !valid_tag(json_string_value(v))) {
-			rest_reply_error(req, 422, "invalid_field", "tags[%zu] must match [A-Za-z0-9_.:-]{1,%d}", i,
-					 TAG_LEN_MAX);
-			goto out;
-		}
-		tags[n++] = json_string_value(v);
-	}
-	if (!jtags && !model) { /* nothing to change */
+	model = in.model;
+	if (!in.has_tags && !model) { /* nothing to change */
 		reply_device(req, 200, id);
 		goto out;
 	}
@@ -315,7 +267,7 @@ void rest_device_patch(struct rest_req *req)
 		rest_reply_internal(req);
 		goto out;
 	}
-	rc = jtags ? store_device_set_tags(req->dd->store, id, tags, n) : HERR_OK;
+	rc = in.has_tags ? store_device_set_tags(req->dd->store, id, in.tags, in.tag_count) : HERR_OK;
 	if (rc == HERR_OK && model)
 		rc = store_device_set_model(req->dd->store, id, model, (int64_t)time(NULL));
 	if (rc == HERR_OK)

@@ -18,9 +18,6 @@
 #include "server/rest_internal.h"
 #include "server/store.h"
 
-#define TTL_MIN_S 60
-#define TTL_MAX_S (30 * 86400)
-#define TTL_DEFAULT_S 86400
 /* A random device id: 16 bytes as hex. */
 #define RANDOM_ID_BYTES 16
 
@@ -44,26 +41,6 @@ static json_t *time_or_null(int64_t t)
 static json_t *text_or_null(const char *s)
 {
 	return s[0] ? json_string(s) : json_null();
-}
-
-/* An optional string member that must be an id: 0 and *out (NULL if absent), or -1 answered. */
-static int id_member(struct rest_req *req, json_t *obj, const char *key, int required, const char **out)
-{
-	json_t *v = json_object_get(obj, key);
-
-	*out = NULL;
-	if (!v && !required)
-		return 0;
-	if (!v) {
-		rest_reply_error(req, 422, "missing_field", "'%s' is required", key);
-		return -1;
-	}
-	if (!json_is_string(v) || !ca_valid_id(json_string_value(v))) {
-		rest_reply_error(req, 422, "invalid_field", "'%s' must be a string matching [A-Za-z0-9_-]{1,64}", key);
-		return -1;
-	}
-	*out = json_string_value(v);
-	return 0;
 }
 
 /* --- operators: tokens ------------------------------------------------------------------------- */
@@ -119,32 +96,27 @@ void rest_enroll_tokens_list(struct rest_req *req)
 
 void rest_enroll_tokens_create(struct rest_req *req)
 {
-	static const char *const allowed[] = { "model", "device_id", "ttl_s", NULL };
+	struct rest_enroll_token_new in;
 	struct store_enroll_token t;
 	struct store_device dev;
+	struct rest_fault f;
 	const char *model, *device_id;
 	char token[TOKEN_MAX], detail[160], *policy = NULL;
-	int64_t now = (int64_t)time(NULL), ttl = TTL_DEFAULT_S;
-	json_t *body, *v;
+	int64_t now = (int64_t)time(NULL), ttl;
+	json_t *body;
 	enum herr rc;
 
 	memset(&t, 0, sizeof(t));
 	body = rest_body_object(req);
 	if (!body)
 		return;
-	if (rest_refuse_unknown(req, body, allowed) != 0 ||
-	    id_member(req, body, "model", 1, &model) != 0 ||
-	    id_member(req, body, "device_id", 0, &device_id) != 0)
+	if (rest_parse_enroll_token_new(body, &in, &f) != 0) {
+		rest_reply_fault(req, &f);
 		goto out;
-	v = json_object_get(body, "ttl_s");
-	if (v) {
-		if (!json_is_integer(v) || json_integer_value(v) < TTL_MIN_S || json_integer_value(v) > TTL_MAX_S) {
-			rest_reply_error(req, 422, "invalid_field", "'ttl_s' must be an integer %d..%d (seconds)",
-					 TTL_MIN_S, TTL_MAX_S);
-			goto out;
-		}
-		ttl = (int64_t)json_integer_value(v);
 	}
+	model = in.model;
+	device_id = in.device_id;
+	ttl = in.ttl_s;
 	rc = store_model_get_policy(req->dd->store, model, &policy);
 	free(policy);
 	if (rc == HERR_NOTFOUND) {
@@ -296,7 +268,6 @@ static json_t *enrolled(struct rest_req *req, const char *id, const char *model,
 
 void rest_enroll(struct rest_req *req)
 {
-	static const char *const allowed[] = { "token", "csr", NULL };
 	char tok_id[TOKEN_ID_LEN + 1], tok_hash[TOKEN_HASH_LEN], why[256] = "";
 	char id[65], detail[256], *cert = NULL, *chain = NULL;
 	struct pki_anchors anchors = { 0 };
@@ -304,8 +275,10 @@ void rest_enroll(struct rest_req *req)
 	struct ca_cert_info info;
 	struct ca_csr *csr = NULL;
 	int64_t now = (int64_t)time(NULL);
-	json_t *body, *tok, *pem;
+	struct rest_enroll_request in;
+	struct rest_fault f;
 	size_t chain_len = 0;
+	json_t *body;
 	enum herr rc;
 
 	if (rest_throttled(req))
@@ -313,17 +286,13 @@ void rest_enroll(struct rest_req *req)
 	body = rest_body_object(req);
 	if (!body)
 		return;
-	if (rest_refuse_unknown(req, body, allowed) != 0)
-		goto out;
-	tok = json_object_get(body, "token");
-	pem = json_object_get(body, "csr");
-	if (!json_is_string(tok) || !json_is_string(pem)) {
-		rest_reply_error(req, 422, "missing_field", "'token' and 'csr' are required strings");
+	if (rest_parse_enroll(body, &in, &f) != 0) {
+		rest_reply_fault(req, &f);
 		goto out;
 	}
 
 	/* The token first: nothing else is looked at for someone who does not hold one. */
-	if (token_parse(TOKEN_ENROLL, json_string_value(tok), json_string_length(tok), tok_id, tok_hash) != HERR_OK) {
+	if (token_parse(TOKEN_ENROLL, in.token, in.token_len, tok_id, tok_hash) != HERR_OK) {
 		bad_token(req);
 		goto out;
 	}
@@ -348,7 +317,7 @@ void rest_enroll(struct rest_req *req)
 		rest_reply_internal(req);
 		goto out;
 	}
-	rc = ca_csr_check((const uint8_t *)json_string_value(pem), json_string_length(pem), csr, why, sizeof(why));
+	rc = ca_csr_check((const uint8_t *)in.csr, in.csr_len, csr, why, sizeof(why));
 	if (rc == HERR_NOMEM) {
 		rest_reply_internal(req);
 		goto out;

@@ -17,8 +17,6 @@
 #include "server/rest_internal.h"
 #include "server/store.h"
 
-#define LIST_DEVICES_MAX 1000
-
 static json_t *release_json(const struct firmware_release *r)
 {
 	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I}", "id", r->id, "model", r->model, "version",
@@ -82,19 +80,6 @@ void rest_firmware_list(struct rest_req *req)
 	rest_reply_json(req, 200, json_pack("{s:o}", "items", items));
 }
 
-/* Digits only, at most max. -1 if text is not that. */
-static int64_t parse_count(const char *text, int64_t max)
-{
-	int64_t v = 0;
-	size_t i, n = strlen(text);
-
-	if (n == 0 || n > 18 || strspn(text, "0123456789") != n)
-		return -1;
-	for (i = 0; i < n; i++)
-		v = v * 10 + (text[i] - '0');
-	return v <= max ? v : -1;
-}
-
 /* POST /api/v1/models/{name}/firmware?version=V[&security_version=N][&sha256=HEX], the image as the
  * body (application/octet-stream). The glue already wrote and hashed it. */
 void rest_firmware_upload(struct rest_req *req)
@@ -113,7 +98,7 @@ void rest_firmware_upload(struct rest_req *req)
 		rest_reply_error(req, 422, "missing_field", "?version= (the firmware's version string) is required");
 		return;
 	}
-	if (sv && (security = parse_count(sv, INT32_MAX)) < 0) {
+	if (sv && (security = rest_parse_count(sv, INT32_MAX)) < 0) {
 		rest_reply_error(req, 422, "invalid_field", "security_version must be an integer 0..2147483647");
 		return;
 	}
@@ -191,71 +176,36 @@ void rest_rollout_get(struct rest_req *req)
  *  "failure_threshold": 0..100 (default FIRMWARE_THRESHOLD_DEFAULT)} */
 void rest_rollout_create(struct rest_req *req)
 {
-	static const char *const allowed[] = { "release", "percent", "devices", "tag", "failure_threshold", NULL };
-	const char *ids[LIST_DEVICES_MAX];
-	struct firmware_rollout_spec spec = { .failure_threshold = FIRMWARE_THRESHOLD_DEFAULT };
+	static const enum firmware_cohort kinds[] = { [REST_COHORT_PERCENT] = FIRMWARE_COHORT_PERCENT,
+						      [REST_COHORT_LIST] = FIRMWARE_COHORT_LIST,
+						      [REST_COHORT_TAG] = FIRMWARE_COHORT_TAG };
+	struct firmware_rollout_spec spec = { 0 };
 	struct firmware_rollout out;
-	json_t *body = rest_body_object(req), *rel, *pct, *devs, *tag, *thr, *v;
+	struct rest_rollout_new *in = NULL;
+	struct rest_fault f;
+	json_t *body = rest_body_object(req);
 	const char *why = NULL;
-	size_t i, cohorts;
 	enum herr rc;
 
 	if (!body)
 		return;
-	if (rest_refuse_unknown(req, body, allowed) != 0)
-		goto out;
-	rel = json_object_get(body, "release");
-	pct = json_object_get(body, "percent");
-	devs = json_object_get(body, "devices");
-	tag = json_object_get(body, "tag");
-	thr = json_object_get(body, "failure_threshold");
-	cohorts = (pct != NULL) + (devs != NULL) + (tag != NULL);
-	if (!json_is_string(rel) || !ca_valid_id(json_string_value(rel))) {
-		rest_reply_error(req, 422, "missing_field", "'release' (a release id) is required");
+	/* Room for a thousand device ids: not on the REST thread's stack. */
+	in = malloc(sizeof(*in));
+	if (!in) {
+		rest_reply_internal(req);
 		goto out;
 	}
-	if (cohorts != 1) {
-		rest_reply_error(req, 422, "invalid_cohort", "give exactly one of 'percent', 'devices' or 'tag'");
+	if (rest_parse_rollout_new(body, FIRMWARE_THRESHOLD_DEFAULT, in, &f) != 0) {
+		rest_reply_fault(req, &f);
 		goto out;
 	}
-	if (thr && (!json_is_integer(thr) || json_integer_value(thr) < 0 || json_integer_value(thr) > 100)) {
-		rest_reply_error(req, 422, "invalid_field", "'failure_threshold' must be an integer percent 0..100");
-		goto out;
-	}
-	if (thr)
-		spec.failure_threshold = (unsigned)json_integer_value(thr);
-	spec.release = json_string_value(rel);
-	if (pct) {
-		if (!json_is_integer(pct) || json_integer_value(pct) < 1 || json_integer_value(pct) > 100) {
-			rest_reply_error(req, 422, "invalid_field", "'percent' must be an integer 1..100");
-			goto out;
-		}
-		spec.kind = FIRMWARE_COHORT_PERCENT;
-		spec.percent = (unsigned)json_integer_value(pct);
-	} else if (devs) {
-		if (!json_is_array(devs) || json_array_size(devs) == 0 || json_array_size(devs) > LIST_DEVICES_MAX) {
-			rest_reply_error(req, 422, "invalid_field", "'devices' must be a list of 1..%d device ids",
-					 LIST_DEVICES_MAX);
-			goto out;
-		}
-		json_array_foreach(devs, i, v) {
-			if (!json_is_string(v) || !ca_valid_id(json_string_value(v))) {
-				rest_reply_error(req, 422, "invalid_field", "'devices'[%zu] is not a device id", i);
-				goto out;
-			}
-			ids[i] = json_string_value(v);
-		}
-		spec.kind = FIRMWARE_COHORT_LIST;
-		spec.devices = ids;
-		spec.device_count = json_array_size(devs);
-	} else {
-		if (!json_is_string(tag) || json_string_length(tag) == 0 || json_string_length(tag) > 64) {
-			rest_reply_error(req, 422, "invalid_field", "'tag' must be a string of 1..64 bytes");
-			goto out;
-		}
-		spec.kind = FIRMWARE_COHORT_TAG;
-		spec.tag = json_string_value(tag);
-	}
+	spec.release = in->release;
+	spec.kind = kinds[in->kind];
+	spec.percent = in->percent;
+	spec.devices = in->devices;
+	spec.device_count = in->device_count;
+	spec.tag = in->tag;
+	spec.failure_threshold = in->failure_threshold;
 	rc = firmware_rollout_create(req->dd, &spec, req->actor, &out, &why);
 	if (rc == HERR_NOTFOUND)
 		rest_reply_error(req, 404, "not_found", "no release '%s'", spec.release);
@@ -268,26 +218,25 @@ void rest_rollout_create(struct rest_req *req)
 	else
 		rest_reply_json(req, 201, rollout_json(&out));
 out:
+	free(in);
 	json_decref(body);
 }
 
 /* {"percent": N}: widen a percent rollout. */
 void rest_rollout_patch(struct rest_req *req)
 {
-	static const char *const allowed[] = { "percent", NULL };
-	json_t *body = rest_body_object(req), *pct;
+	json_t *body = rest_body_object(req);
+	struct rest_fault f;
+	unsigned percent;
 	enum herr rc;
 
 	if (!body)
 		return;
-	if (rest_refuse_unknown(req, body, allowed) != 0)
-		goto out;
-	pct = json_object_get(body, "percent");
-	if (!json_is_integer(pct) || json_integer_value(pct) < 1 || json_integer_value(pct) > 100) {
-		rest_reply_error(req, 422, "invalid_field", "'percent' must be an integer 1..100");
+	if (rest_parse_rollout_widen(body, &percent, &f) != 0) {
+		rest_reply_fault(req, &f);
 		goto out;
 	}
-	rc = firmware_rollout_widen(req->dd, req->params[0], (unsigned)json_integer_value(pct), req->actor);
+	rc = firmware_rollout_widen(req->dd, req->params[0], percent, req->actor);
 	if (rc == HERR_NOTFOUND)
 		rest_reply_error(req, 404, "not_found", "no rollout '%s'", req->params[0]);
 	else if (rc == HERR_INVALID || rc == HERR_STATE)
@@ -358,25 +307,18 @@ void rest_rollout_resume(struct rest_req *req)
 /* An optional body {"reason": "..."} (up to 100 bytes). */
 void rest_rollout_abort(struct rest_req *req)
 {
-	static const char *const allowed[] = { "reason", NULL };
-	char reason[128] = "aborted by an operator";
-	json_t *body = NULL, *r;
+	char reason[REST_PARSE_REASON_MAX + 1] = "aborted by an operator";
+	struct rest_fault f;
+	json_t *body = NULL;
 
 	if (req->body_len > 0) {
 		body = rest_body_object(req);
 		if (!body)
 			return;
-		if (rest_refuse_unknown(req, body, allowed) != 0)
-			goto out;
-		r = json_object_get(body, "reason");
-		if (r && (!json_is_string(r) || json_string_length(r) > 100 ||
-			  strspn(json_string_value(r), " !#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				 "[]^_abcdefghijklmnopqrstuvwxyz{|}~") != json_string_length(r))) {
-			rest_reply_error(req, 422, "invalid_field", "'reason' must be printable text of at most 100 bytes");
+		if (rest_parse_rollout_abort(body, reason, &f) != 0) {
+			rest_reply_fault(req, &f);
 			goto out;
 		}
-		if (r)
-			snprintf(reason, sizeof(reason), "%s", json_string_value(r));
 	}
 	state_change(req, firmware_rollout_abort(req->dd, req->params[0], req->actor, reason), "aborted");
 out:
@@ -384,48 +326,6 @@ out:
 }
 
 /* --- the device's download -------------------------------------------------------------------- */
-
-/* One range of "Range: bytes=..." over size bytes: 1 with [*from, *to] set, 0 to send it all
- * (no header, a form we do not serve such as several ranges, or one that is not valid: RFC 9110
- * says to ignore it), -1 if unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
-{
-	const char *dash;
-	char a[24] = "", b[24] = "";
-	size_t la, lb;
-	int64_t x, y;
-
-	if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
-		return 0;
-	h += 6;
-	dash = strchr(h, '-');
-	if (!dash)
-		return 0;
-	la = (size_t)(dash - h);
-	lb = strlen(dash + 1);
-	if (la >= sizeof(a) || lb >= sizeof(b) || (la == 0 && lb == 0))
-		return 0;
-	memcpy(a, h, la);
-	memcpy(b, dash + 1, lb);
-	x = la ? parse_count(a, INT64_MAX / 2) : -1;
-	y = lb ? parse_count(b, INT64_MAX / 2) : -1;
-	if ((la && x < 0) || (lb && y < 0))
-		return 0;
-	if (la == 0) { /* the last y bytes */
-		if (y == 0 || size == 0)
-			return -1;
-		*from = (uint64_t)y >= size ? 0 : size - (uint64_t)y;
-		*to = size - 1;
-		return 1;
-	}
-	if (lb && y < x)
-		return 0;
-	if ((uint64_t)x >= size)
-		return -1;
-	*from = (uint64_t)x;
-	*to = lb && (uint64_t)y < size ? (uint64_t)y : size - 1;
-	return 1;
-}
 
 /* GET /api/v1/device/firmware/{release}: the image, to a device the release was offered to; a
  * single byte range (Range: bytes=A-B, A- or -N) resumes an interrupted download. */
@@ -456,7 +356,7 @@ void rest_device_firmware(struct rest_req *req)
 		rest_reply_internal(req);
 		return;
 	}
-	range = parse_range(rest_header(req, "Range"), (uint64_t)sb.st_size, &from, &to);
+	range = rest_parse_range(rest_header(req, "Range"), (uint64_t)sb.st_size, &from, &to);
 	if (range < 0) {
 		close(fd);
 		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, (uint64_t)sb.st_size);

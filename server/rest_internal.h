@@ -11,10 +11,11 @@
 
 #include "server/datadir.h"
 #include "server/rest.h"
+#include "server/rest_parse.h"
 #include "server/token.h"
 
 /* Request bodies larger than this are refused (413) before they are read. */
-#define REST_BODY_MAX (64 * 1024)
+#define REST_BODY_MAX REST_PARSE_BODY_MAX
 #define REST_PAGE_DEFAULT 100
 
 struct rest_req {
@@ -45,7 +46,7 @@ struct rest_req {
 
 /* A streamed upload: written to a 0600 file in DIR/firmware as it arrives, hashed on the way. The
  * glue deletes the file after the handler unless the handler moved it (rename). */
-#define REST_UPLOAD_MAX (512ULL * 1024 * 1024)
+#define REST_UPLOAD_MAX REST_PARSE_UPLOAD_MAX
 struct rest_upload {
 	char path[4096];
 	uint64_t size;
@@ -70,6 +71,8 @@ void rest_reply_file(struct rest_req *req, unsigned status, const char *type, in
 		     uint64_t len, const char *content_range);
 /* 500 for a store failure (logged, not shown). */
 void rest_reply_internal(struct rest_req *req);
+/* Answer what a rest_parse_* function refused. */
+void rest_reply_fault(struct rest_req *req, const struct rest_fault *f);
 
 /* The body as a JSON object: 415 unless the content type is application/json, 400 for invalid
  * JSON, duplicate keys or a non-object. NULL if an error was answered. Caller decrefs. */
@@ -78,7 +81,7 @@ json_t *rest_body_object(struct rest_req *req);
 int rest_refuse_unknown(struct rest_req *req, json_t *obj, const char *const *allowed);
 /* A query parameter that must be Unix seconds (digits only, at most REST_SECONDS_MAX). 0 if absent
  * or good (*out set only then), -1 if bad (400 answered). */
-#define REST_SECONDS_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
+#define REST_SECONDS_MAX REST_PARSE_SECONDS_MAX
 int rest_query_seconds(struct rest_req *req, const char *key, int64_t *out);
 /* ?limit= (1..STORE_PAGE_MAX, default REST_PAGE_DEFAULT) and ?cursor= (an id, or absent). 400 and
  * -1 if either is bad. */

@@ -77,42 +77,26 @@ void rest_pins_rotate(struct rest_req *req)
  * `hearth pins switch [--backup]`; with force the answer names the devices it stranded. */
 void rest_pins_switch(struct rest_req *req)
 {
-	static const char *const allowed[] = { "threshold", "force", "to", NULL };
+	struct rest_pins_switch sw = { .threshold = 100 };
 	struct pins_status st;
-	json_int_t threshold = 100;
-	json_t *in = NULL, *v, *before = NULL, *after = NULL;
-	int force = 0, backup = 0;
+	struct rest_fault f;
+	json_t *in = NULL, *before = NULL, *after = NULL;
+	json_int_t threshold;
+	int force, backup;
 	int64_t version = 0;
 
 	if (req->body_len > 0) {
 		in = rest_body_object(req);
 		if (!in)
 			return;
-		if (rest_refuse_unknown(req, in, allowed) != 0)
+		if (rest_parse_pins_switch(in, &sw, &f) != 0) {
+			rest_reply_fault(req, &f);
 			goto out;
-		if ((v = json_object_get(in, "threshold")) != NULL) {
-			if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 100) {
-				rest_reply_error(req, 422, "invalid_field", "threshold: an integer percent 1..100");
-				goto out;
-			}
-			threshold = json_integer_value(v);
-		}
-		if ((v = json_object_get(in, "force")) != NULL) {
-			if (!json_is_boolean(v)) {
-				rest_reply_error(req, 422, "invalid_field", "force: true or false");
-				goto out;
-			}
-			force = json_is_true(v);
-		}
-		if ((v = json_object_get(in, "to")) != NULL) {
-			if (!json_is_string(v) || (strcmp(json_string_value(v), "next") != 0 &&
-						   strcmp(json_string_value(v), "backup") != 0)) {
-				rest_reply_error(req, 422, "invalid_field", "to: \"next\" or \"backup\"");
-				goto out;
-			}
-			backup = strcmp(json_string_value(v), "backup") == 0;
 		}
 	}
+	threshold = (json_int_t)sw.threshold;
+	force = sw.force;
+	backup = sw.backup;
 	before = status_json(req, &st);
 	if (!before)
 		goto out;

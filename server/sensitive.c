@@ -1,5 +1,6 @@
 #include "server/sensitive.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* A name is read as words ("tokens"): ASCII letters and digits, split at every other ASCII byte and
@@ -360,7 +361,7 @@ size_t sensitive_normalise(const char *name, size_t len, char out[SENSITIVE_NAME
 	return r.nlen;
 }
 
-enum sensitive_family sensitive_classify(const char *name, size_t len)
+static enum sensitive_family classify(const char *name, size_t len)
 {
 	struct reading r;
 	size_t i;
@@ -372,6 +373,40 @@ enum sensitive_family sensitive_classify(const char *name, size_t len)
 			return catalogue[i].family;
 	}
 	return r.unit;
+}
+
+/* Devices send the same few field names in every message, and classifying one walks the whole
+ * catalogue: a small direct-mapped memo per thread (names up to CACHE_NAME_MAX bytes; longer ones
+ * are classified each time) answers the repeats. It holds results of a pure function, so it can
+ * never be stale. */
+#define CACHE_SLOTS 256
+#define CACHE_NAME_MAX 40
+
+struct memo {
+	unsigned char len;      /* 0 = empty slot */
+	unsigned char family;
+	char name[CACHE_NAME_MAX];
+};
+
+static _Thread_local struct memo memo[CACHE_SLOTS];
+
+enum sensitive_family sensitive_classify(const char *name, size_t len)
+{
+	uint32_t h = 2166136261u;   /* FNV-1a */
+	struct memo *m;
+	size_t i;
+
+	if (len == 0 || len > CACHE_NAME_MAX)
+		return classify(name, len);
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)name[i]) * 16777619u;
+	m = &memo[h % CACHE_SLOTS];
+	if (m->len == len && memcmp(m->name, name, len) == 0)
+		return (enum sensitive_family)m->family;
+	m->len = (unsigned char)len;
+	memcpy(m->name, name, len);
+	m->family = (unsigned char)classify(name, len);
+	return (enum sensitive_family)m->family;
 }
 
 const char *sensitive_family_name(enum sensitive_family f)

@@ -28,6 +28,13 @@
 struct sq {
 	sqlite3 *db;
 	int version;
+	/* A transaction opened by sq_begin in which a statement failed (or that SQLite rolled back
+	 * on its own after an I/O error, a full disk or no memory) is never committed: what its
+	 * caller wrote before the failure would otherwise be kept without the rest. */
+	int in_txn, txn_failed;
+	/* The extended code of the last failure logged: the same failure again is logged only at
+	 * debug level until a write succeeds, so a full disk is one line per outage, not per try. */
+	int failing;
 	struct {
 		const char *sql;
 		sqlite3_stmt *stmt;
@@ -35,26 +42,81 @@ struct sq {
 	} cache[STMT_CACHE];
 };
 
-static enum herr sq_fail(const char *func, sqlite3 *db, const char *what)
+/* Failures of the environment rather than of a statement: they come in bursts (a full disk, an
+ * I/O error, no memory, a lock held too long) and end without anything here changing. */
+static int outage(int code)
 {
-	log_msg(LOG_LEVEL_ERR, func, "%s: %s", what, db ? sqlite3_errmsg(db) : "cannot open");
+	switch (code & 0xff) {
+	case SQLITE_FULL: case SQLITE_IOERR: case SQLITE_NOMEM: case SQLITE_BUSY: case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static enum herr sq_fail(const char *func, struct sq *s, const char *what)
+{
+	int code = s->db ? sqlite3_extended_errcode(s->db) : SQLITE_CANTOPEN;
+	const char *msg = s->db ? sqlite3_errmsg(s->db) : "cannot open";
+
+	if (s->in_txn)
+		s->txn_failed = 1;
+	if (!outage(code)) {
+		log_msg(LOG_LEVEL_ERR, func, "%s: %s", what, msg);
+		return HERR_STORE;
+	}
+	if (code == s->failing) {
+		log_msg(LOG_LEVEL_DEBUG, func, "%s: %s (again)", what, msg);
+		return HERR_STORE;
+	}
+	s->failing = code;
+	log_msg(LOG_LEVEL_ERR, func, "%s: %s (not logged again until a write succeeds)", what, msg);
 	return HERR_STORE;
 }
 
-/* Finished with a statement: a cached one is reset for its next use, any other finalized. */
+/* A write reached the database: the next outage is news again. */
+static void sq_wrote(struct sq *s)
+{
+	if (s->failing)
+		log_info("the database takes writes again");
+	s->failing = 0;
+}
+
+/* Finished with a statement: a cached one is reset for its next use, any other finalized. Both
+ * repeat the outcome of its last step, so a failure no caller reported still spoils the open
+ * transaction (a constraint violation does not: callers handle those). */
 static void done(struct sq *s, sqlite3_stmt *stmt)
 {
-	int i;
+	int i, rc = SQLITE_OK, cached = 0;
 
 	for (i = 0; i < STMT_CACHE && s->cache[i].sql; i++) {
 		if (s->cache[i].stmt == stmt) {
-			sqlite3_reset(stmt);
+			rc = sqlite3_reset(stmt);
 			sqlite3_clear_bindings(stmt);
 			s->cache[i].busy = 0;
-			return;
+			cached = 1;
+			break;
 		}
 	}
-	sqlite3_finalize(stmt);
+	if (!cached)
+		rc = sqlite3_finalize(stmt);
+	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_CONSTRAINT && s->in_txn)
+		s->txn_failed = 1;
+}
+
+/* 0 if statements may run: not inside a transaction that failed or that SQLite rolled back. */
+static int txn_spoiled(struct sq *s)
+{
+	if (!s->in_txn)
+		return 0;
+	if (!s->txn_failed && sqlite3_get_autocommit(s->db)) {
+		/* Left alone, the statements after this would each commit on their own. (The error
+		 * that made SQLite roll back was logged where it happened.) */
+		log_debug("the transaction was rolled back by SQLite after an error; nothing more joins it");
+		s->txn_failed = 1;
+	}
+	return s->txn_failed;
 }
 
 /* Prepare sql and bind arguments described by types: 's' text (NULL binds NULL), 'i' int64,
@@ -65,6 +127,10 @@ static enum herr prepare_v(struct sq *s, sqlite3_stmt **stmt, const char *sql, c
 	int i, rc;
 
 	*stmt = NULL;
+	if (txn_spoiled(s)) {
+		log_debug("not run: the transaction failed already: %s", sql);
+		return HERR_STORE;
+	}
 	for (i = 0; i < STMT_CACHE && s->cache[i].sql; i++) {
 		if (s->cache[i].sql == sql && !s->cache[i].busy) {
 			*stmt = s->cache[i].stmt;
@@ -74,7 +140,7 @@ static enum herr prepare_v(struct sq *s, sqlite3_stmt **stmt, const char *sql, c
 	}
 	if (!*stmt) {
 		if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL) != SQLITE_OK)
-			return sq_fail(__func__, s->db, sql);
+			return sq_fail(__func__, s, sql);
 		if (i < STMT_CACHE && !s->cache[i].sql) {
 			s->cache[i].sql = sql;
 			s->cache[i].stmt = *stmt;
@@ -95,7 +161,7 @@ static enum herr prepare_v(struct sq *s, sqlite3_stmt **stmt, const char *sql, c
 		if (rc != SQLITE_OK) {
 			done(s, *stmt);
 			*stmt = NULL;
-			return sq_fail(__func__, s->db, "bind");
+			return sq_fail(__func__, s, "bind");
 		}
 	}
 	return HERR_OK;
@@ -130,12 +196,14 @@ static enum herr run(struct sq *s, int *changes, const char *sql, const char *ty
 	if (step == SQLITE_DONE) {
 		if (changes)
 			*changes = sqlite3_changes(s->db);
+		if (!s->in_txn && sqlite3_get_autocommit(s->db) && !sqlite3_stmt_readonly(stmt))
+			sq_wrote(s);
 	} else if (step == SQLITE_CONSTRAINT_UNIQUE || step == SQLITE_CONSTRAINT_PRIMARYKEY) {
 		rc = HERR_EXISTS;
 	} else if ((step & 0xff) == SQLITE_CONSTRAINT) {
 		rc = HERR_INVALID; /* a missing referenced row, a CHECK or NOT NULL: bad input */
 	} else {
-		rc = sq_fail(__func__, s->db, sql);
+		rc = sq_fail(__func__, s, sql);
 	}
 	done(s, stmt);
 	return rc;
@@ -160,7 +228,7 @@ static enum herr row_exists(struct sq *s, const char *sql, const char *key)
 		return rc;
 	step = sqlite3_step(stmt);
 	rc = step == SQLITE_ROW ? HERR_OK : step == SQLITE_DONE ? HERR_NOTFOUND
-				: sq_fail(__func__, s->db, sql);
+				: sq_fail(__func__, s, sql);
 	done(s, stmt);
 	return rc;
 }
@@ -182,13 +250,8 @@ static int64_t page_limit(size_t limit)
 
 static enum herr exec_script(struct sq *s, const char *sql)
 {
-	char *msg = NULL;
-
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		log_err("%s", msg ? msg : sqlite3_errmsg(s->db));
-		sqlite3_free(msg);
-		return HERR_STORE;
-	}
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(__func__, s, strlen(sql) < 64 ? sql : "script"); /* migrations are long */
 	return HERR_OK;
 }
 
@@ -242,7 +305,7 @@ static enum herr backup_before_migrating(struct sq *s, const char *path, int lat
 	if (sqlite3_prepare_v2(s->db, "VACUUM INTO ?", -1, &stmt, NULL) != SQLITE_OK ||
 	    sqlite3_bind_text(stmt, 1, file, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_step(stmt) != SQLITE_DONE) {
-		rc = sq_fail(__func__, s->db, file);
+		rc = sq_fail(__func__, s, file);
 		sqlite3_finalize(stmt);
 		unlink(file);
 		goto fail;
@@ -328,20 +391,51 @@ static int sq_schema_version(void *impl)
 
 static enum herr sq_begin(void *impl)
 {
-	return exec_script(impl, "BEGIN IMMEDIATE");
-}
+	struct sq *s = impl;
+	enum herr rc;
 
-static enum herr sq_commit(void *impl)
-{
-	return exec_script(impl, "COMMIT");
+	if (!s->in_txn && !sqlite3_get_autocommit(s->db)) {
+		/* One is open that nobody here began or still holds (a ROLLBACK that failed during an
+		 * outage): ended now, or no transaction could ever begin on this handle again. */
+		log_warn("a transaction left open after an error is rolled back");
+		(void)exec_script(s, "ROLLBACK");
+	}
+	rc = exec_script(s, "BEGIN IMMEDIATE");
+	if (rc == HERR_OK) {
+		s->in_txn = 1;
+		s->txn_failed = 0;
+	}
+	return rc;
 }
 
 static void sq_rollback(void *impl)
 {
 	struct sq *s = impl;
 
+	s->in_txn = s->txn_failed = 0;
 	if (!sqlite3_get_autocommit(s->db))
 		exec_script(s, "ROLLBACK");
+}
+
+/* A transaction that cannot be committed is rolled back here: none stays open after a failure. */
+static enum herr sq_commit(void *impl)
+{
+	struct sq *s = impl;
+	enum herr rc;
+
+	if (txn_spoiled(s)) {
+		log_debug("a statement of this transaction failed: rolled back, not committed");
+		sq_rollback(s);
+		return HERR_STORE;
+	}
+	rc = exec_script(s, "COMMIT");
+	if (rc != HERR_OK) {
+		sq_rollback(s);
+		return rc;
+	}
+	s->in_txn = 0;
+	sq_wrote(s);
+	return HERR_OK;
 }
 
 static enum herr sq_model_ensure(void *impl, const char *name, int64_t now)
@@ -379,7 +473,7 @@ static enum herr sq_model_get_policy(void *impl, const char *name, char **policy
 	} else if (step == SQLITE_DONE) {
 		rc = HERR_NOTFOUND;
 	} else {
-		rc = sq_fail(__func__, s->db, "model");
+		rc = sq_fail(__func__, s, "model");
 	}
 	done(s, stmt);
 	return rc;
@@ -402,7 +496,7 @@ static enum herr sq_model_list(void *impl, store_model_fn fn, void *ctx)
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "models");
+		rc = sq_fail(__func__, s, "models");
 	done(s, stmt);
 	return rc;
 }
@@ -446,7 +540,7 @@ static enum herr sq_client_revoke(void *impl, const char *id, int64_t now, int *
 			return rc;
 		step = sqlite3_step(stmt);
 		rc = step == SQLITE_ROW ? HERR_STATE : step == SQLITE_DONE ? HERR_NOTFOUND
-					  : sq_fail(__func__, s->db, "client");
+					  : sq_fail(__func__, s, "client");
 		done(s, stmt);
 		return rc;
 	}
@@ -480,15 +574,18 @@ static enum herr sq_client_list(void *impl, store_client_fn fn, void *ctx)
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "clients");
+		rc = sq_fail(__func__, s, "clients");
 	done(s, stmt);
 	return rc;
 }
 
+/* "+c.status": without statistics SQLite would pick certificates_revoked (status, not_after) and
+ * scan every valid certificate of the fleet for each device; the unary + keeps it on
+ * certificates_device (a device has a handful). */
 #define DEVICE_COLUMNS \
 	"d.id, d.model, d.status, d.created_at, COALESCE(d.revoked_at, 0)," \
 	" COALESCE((SELECT MAX(c.not_after) FROM certificates c" \
-	"  WHERE c.device_id = d.id AND c.status = 'valid'), 0)," \
+	"  WHERE c.device_id = d.id AND +c.status = 'valid'), 0)," \
 	" COALESCE((SELECT l.bucket_start FROM last_seen l WHERE l.device_id = d.id), 0)"
 
 static void read_device(sqlite3_stmt *stmt, struct store_device *d)
@@ -515,7 +612,7 @@ static enum herr emit_devices(struct sq *s, sqlite3_stmt *stmt, store_device_fn 
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "devices");
+		rc = sq_fail(__func__, s, "devices");
 	done(s, stmt);
 	return rc;
 }
@@ -536,7 +633,7 @@ static enum herr sq_device_get(void *impl, const char *id, struct store_device *
 	else if (step == SQLITE_DONE)
 		rc = HERR_NOTFOUND;
 	else
-		rc = sq_fail(__func__, s->db, "device");
+		rc = sq_fail(__func__, s, "device");
 	done(s, stmt);
 	return rc;
 }
@@ -558,7 +655,7 @@ static enum herr sq_device_revoke(void *impl, const char *id, int64_t now, int *
 		return rc == HERR_OK ? HERR_STATE : rc;
 	}
 	return run(impl, certs, "UPDATE certificates SET status = 'revoked', revoked_at = ?"
-		   " WHERE device_id = ? AND status = 'valid'", "is", now, id);
+		   " WHERE device_id = ? AND +status = 'valid'", "is", now, id);
 }
 
 static enum herr sq_device_decommission(void *impl, const char *id, int64_t now, int *certs)
@@ -576,7 +673,7 @@ static enum herr sq_device_decommission(void *impl, const char *id, int64_t now,
 	/* A prefix compare, not LIKE: '_' in an id is a LIKE wildcard. */
 	snprintf(prefix, sizeof(prefix), "hearth/v1/%s/", id);
 	if ((rc = run(impl, certs, "UPDATE certificates SET status = 'revoked', revoked_at = ?"
-		      " WHERE device_id = ? AND status = 'valid'", "is", now, id)) != HERR_OK ||
+		      " WHERE device_id = ? AND +status = 'valid'", "is", now, id)) != HERR_OK ||
 	    (rc = run(impl, NULL, "UPDATE devices SET status = 'decommissioned',"
 		      " revoked_at = ? WHERE id = ?", "is", now, id)) != HERR_OK ||
 	    (rc = run(impl, NULL, "DELETE FROM telemetry WHERE device_id = ?", "s", id)) != HERR_OK ||
@@ -641,7 +738,7 @@ static enum herr sq_device_tags(void *impl, const char *id, store_tag_fn fn, voi
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "device_tags");
+		rc = sq_fail(__func__, s, "device_tags");
 	else if (rows == 0)
 		rc = HERR_NOTFOUND;
 	done(s, stmt);
@@ -720,7 +817,7 @@ static enum herr sq_device_certs(void *impl, const char *id, store_cert_row_fn f
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "certificates");
+		rc = sq_fail(__func__, s, "certificates");
 	else if (rows == 0)
 		rc = HERR_NOTFOUND;
 	done(s, stmt);
@@ -750,7 +847,7 @@ static enum herr sq_identity_ok(void *impl, const char *id, const char *serial, 
 	} else if (step == SQLITE_DONE) {
 		rc = HERR_NOTFOUND;
 	} else {
-		rc = sq_fail(__func__, s->db, "certificate");
+		rc = sq_fail(__func__, s, "certificate");
 	}
 	done(s, stmt);
 	return rc;
@@ -775,7 +872,7 @@ static enum herr sq_list_inactive_since(void *impl, int64_t since, store_inactiv
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "devices");
+		rc = sq_fail(__func__, s, "devices");
 	done(s, stmt);
 	return rc;
 }
@@ -797,7 +894,7 @@ static enum herr sq_retained_set(void *impl, const char *topic, const uint8_t *p
 	if (sqlite3_bind_blob64(stmt, 2, payload, len, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_int(stmt, 3, qos) != SQLITE_OK || sqlite3_bind_int64(stmt, 4, now) != SQLITE_OK ||
 	    sqlite3_step(stmt) != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "retained");
+		rc = sq_fail(__func__, s, "retained");
 	done(s, stmt);
 	return rc;
 }
@@ -820,7 +917,7 @@ static enum herr sq_retained_list(void *impl, store_retained_fn fn, void *ctx)
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "retained");
+		rc = sq_fail(__func__, s, "retained");
 	done(s, stmt);
 	return rc;
 }
@@ -849,7 +946,7 @@ static enum herr sq_cert_list_revoked(void *impl, int64_t now, store_revoked_fn 
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "revoked certificates");
+		rc = sq_fail(__func__, s, "revoked certificates");
 	done(s, stmt);
 	return rc;
 }
@@ -869,7 +966,7 @@ static enum herr sq_crl_next_number(void *impl, uint64_t *number)
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		*number = (uint64_t)sqlite3_column_int64(stmt, 0);
 	else
-		rc = sq_fail(__func__, s->db, "crl_state");
+		rc = sq_fail(__func__, s, "crl_state");
 	done(s, stmt);
 	return rc;
 }
@@ -907,7 +1004,7 @@ static enum herr sq_audit_list(void *impl, int64_t before, size_t limit, store_a
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "audit_log");
+		rc = sq_fail(__func__, s, "audit_log");
 	done(s, stmt);
 	return rc;
 }
@@ -954,7 +1051,7 @@ static enum herr sq_api_token_get(void *impl, const char *id, struct store_api_t
 	else if (step == SQLITE_DONE)
 		rc = HERR_NOTFOUND;
 	else
-		rc = sq_fail(__func__, s->db, "api_tokens");
+		rc = sq_fail(__func__, s, "api_tokens");
 	done(s, stmt);
 	return rc;
 }
@@ -986,7 +1083,7 @@ static enum herr sq_api_token_list(void *impl, store_api_token_fn fn, void *ctx)
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "api_tokens");
+		rc = sq_fail(__func__, s, "api_tokens");
 	done(s, stmt);
 	return rc;
 }
@@ -1047,7 +1144,7 @@ static enum herr sq_enroll_token_get(void *impl, const char *id, struct store_en
 	else if (step == SQLITE_DONE)
 		rc = HERR_NOTFOUND;
 	else
-		rc = sq_fail(__func__, s->db, "enrollment_tokens");
+		rc = sq_fail(__func__, s, "enrollment_tokens");
 	done(s, stmt);
 	return rc;
 }
@@ -1085,7 +1182,7 @@ static enum herr sq_enroll_token_list(void *impl, const char *after, size_t limi
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "enrollment_tokens");
+		rc = sq_fail(__func__, s, "enrollment_tokens");
 	done(s, stmt);
 	return rc;
 }
@@ -1121,7 +1218,7 @@ static enum herr sq_telemetry_fold(void *impl, const struct store_sample *x)
 	if (x->text || strcmp(x->agg, "count") == 0)
 		sqlite3_bind_null(stmt, 6);
 	if (sqlite3_step(stmt) != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "telemetry");
+		rc = sq_fail(__func__, s, "telemetry");
 	done(s, stmt);
 	return rc;
 }
@@ -1170,7 +1267,7 @@ static enum herr emit_rows(struct sq *s, sqlite3_stmt *stmt, store_row_fn fn, vo
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "telemetry");
+		rc = sq_fail(__func__, s, "telemetry");
 	done(s, stmt);
 	return rc;
 }
@@ -1218,7 +1315,7 @@ static enum herr sq_feed_get(void *impl, int64_t *published_until)
 	if (step == SQLITE_ROW)
 		*published_until = sqlite3_column_int64(stmt, 0);
 	rc = step == SQLITE_ROW ? HERR_OK : step == SQLITE_DONE ? HERR_NOTFOUND
-				: sq_fail(__func__, s->db, "feed_state");
+				: sq_fail(__func__, s, "feed_state");
 	done(s, stmt);
 	return rc;
 }
@@ -1256,7 +1353,7 @@ static enum herr sq_bridge_state(void *impl, struct store_bridge_state *out)
 		out->bytes = sqlite3_column_int64(stmt, 5);
 		out->oldest = sqlite3_column_int64(stmt, 6);
 	} else {
-		rc = step == SQLITE_DONE ? HERR_SCHEMA : sq_fail(__func__, s->db, "bridge_state");
+		rc = step == SQLITE_DONE ? HERR_SCHEMA : sq_fail(__func__, s, "bridge_state");
 	}
 	done(s, stmt);
 	return rc;
@@ -1314,7 +1411,7 @@ static enum herr sq_bridge_outbox_trim(void *impl, int64_t max_bytes, int64_t mi
 	if (step == SQLITE_ROW)
 		cut = sqlite3_column_int64(stmt, 0);
 	else if (step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "bridge_outbox");
+		rc = sq_fail(__func__, s, "bridge_outbox");
 	done(s, stmt);
 	if (rc == HERR_OK && cut > 0)
 		rc = run(s, &over, "DELETE FROM bridge_outbox WHERE seq <= ?", "i", cut);
@@ -1353,7 +1450,7 @@ static enum herr sq_bridge_outbox_list(void *impl, int64_t after, size_t limit, 
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "bridge_outbox");
+		rc = sq_fail(__func__, s, "bridge_outbox");
 	done(s, stmt);
 	return rc;
 }
@@ -1392,7 +1489,7 @@ static enum herr sq_bridge_topics(void *impl, const char *device_id, store_bridg
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "bridge_topics");
+		rc = sq_fail(__func__, s, "bridge_topics");
 	done(s, stmt);
 	return rc;
 }
@@ -1414,7 +1511,7 @@ static enum herr sq_dropped_list(void *impl, store_dropped_fn fn, void *ctx)
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "dropped_fields");
+		rc = sq_fail(__func__, s, "dropped_fields");
 	done(s, stmt);
 	return rc;
 }
@@ -1437,7 +1534,7 @@ static enum herr sq_checkpoint(void *impl)
 
 	/* Busy (a reader in another process) is not a failure: the next one will do. */
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-		return sq_fail(__func__, s->db, "checkpoint");
+		return sq_fail(__func__, s, "checkpoint");
 	return HERR_OK;
 }
 
@@ -1451,7 +1548,7 @@ static enum herr one_int(struct sq *s, sqlite3_stmt *stmt, int64_t *out, const c
 	if (step == SQLITE_ROW)
 		*out = sqlite3_column_int64(stmt, 0);
 	else
-		rc = sq_fail(__func__, s->db, what);
+		rc = sq_fail(__func__, s, what);
 	done(s, stmt);
 	return rc;
 }
@@ -1500,7 +1597,7 @@ static enum herr emit_manifests(struct sq *s, sqlite3_stmt *stmt, store_manifest
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "manifests");
+		rc = sq_fail(__func__, s, "manifests");
 	done(s, stmt);
 	return rc;
 }
@@ -1586,7 +1683,7 @@ static enum herr sq_manifest_readiness(void *impl, const char *type, int64_t ver
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "devices");
+		rc = sq_fail(__func__, s, "devices");
 	done(s, stmt);
 	return rc;
 }
@@ -1615,7 +1712,7 @@ static enum herr sq_manifest_devices(void *impl, const char *target, store_id_fn
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "devices");
+		rc = sq_fail(__func__, s, "devices");
 	done(s, stmt);
 	return rc;
 }
@@ -1651,7 +1748,7 @@ static enum herr sq_device_firmware(void *impl, const char *id, struct store_dev
 		out->security_version = sqlite3_column_int64(stmt, 1);
 		out->reported_at = sqlite3_column_int64(stmt, 2);
 	} else {
-		rc = step == SQLITE_DONE ? HERR_NOTFOUND : sq_fail(__func__, s->db, "devices");
+		rc = step == SQLITE_DONE ? HERR_NOTFOUND : sq_fail(__func__, s, "devices");
 	}
 	done(s, stmt);
 	return rc;
@@ -1696,7 +1793,7 @@ static enum herr sq_release_get(void *impl, const char *id, struct store_release
 	if (step == SQLITE_ROW)
 		read_release(stmt, out);
 	else
-		rc = step == SQLITE_DONE ? HERR_NOTFOUND : sq_fail(__func__, s->db, "firmware_releases");
+		rc = step == SQLITE_DONE ? HERR_NOTFOUND : sq_fail(__func__, s, "firmware_releases");
 	done(s, stmt);
 	return rc;
 }
@@ -1719,7 +1816,7 @@ static enum herr sq_release_list(void *impl, const char *model, store_release_fn
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "firmware_releases");
+		rc = sq_fail(__func__, s, "firmware_releases");
 	done(s, stmt);
 	return rc;
 }
@@ -1825,7 +1922,7 @@ static enum herr sq_rollout_get(void *impl, const char *id, struct store_rollout
 	if (step == SQLITE_ROW)
 		read_rollout(stmt, out);
 	else
-		rc = step == SQLITE_DONE ? HERR_NOTFOUND : sq_fail(__func__, s->db, "rollouts");
+		rc = step == SQLITE_DONE ? HERR_NOTFOUND : sq_fail(__func__, s, "rollouts");
 	done(s, stmt);
 	return rc;
 }
@@ -1848,7 +1945,7 @@ static enum herr sq_rollout_list(void *impl, const char *state, store_rollout_fn
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "rollouts");
+		rc = sq_fail(__func__, s, "rollouts");
 	done(s, stmt);
 	return rc;
 }
@@ -1910,7 +2007,7 @@ static enum herr sq_rollout_devices(void *impl, const char *id, const char *afte
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "rollout_devices");
+		rc = sq_fail(__func__, s, "rollout_devices");
 	done(s, stmt);
 	return rc;
 }
@@ -1925,7 +2022,7 @@ static enum herr emit_ids(struct sq *s, sqlite3_stmt *stmt, store_id_fn fn, void
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, what);
+		rc = sq_fail(__func__, s, what);
 	done(s, stmt);
 	return rc;
 }
@@ -1989,7 +2086,7 @@ static enum herr sq_rollout_installs_pending(void *impl, size_t limit, store_rol
 			break;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sq_fail(__func__, s->db, "rollout_devices");
+		rc = sq_fail(__func__, s, "rollout_devices");
 	done(s, stmt);
 	return rc;
 }
@@ -2110,7 +2207,7 @@ enum herr store_open_sqlite(const char *path, struct store **out)
 		return HERR_NOMEM;
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-		rc = sq_fail(__func__, s->db, path);
+		rc = sq_fail(__func__, s, path);
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 1);

@@ -414,6 +414,15 @@ int tls_conn_resumed(const struct tls_conn *c)
 	return c->admitted && !c->verified;
 }
 
+int tls_conn_hello_done(const struct tls_conn *c)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	return c->ssl.MBEDTLS_PRIVATE(state) > MBEDTLS_SSL_CLIENT_HELLO;
+#else
+	return c->ssl.state > MBEDTLS_SSL_CLIENT_HELLO;
+#endif
+}
+
 enum tls_io tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t size, size_t *n)
 {
 	int ret;

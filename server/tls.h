@@ -56,6 +56,9 @@ void tls_conn_free(struct tls_conn *c);
 enum tls_io tls_conn_handshake(struct tls_conn *c);
 const struct tls_peer *tls_conn_peer(const struct tls_conn *c);
 int tls_conn_resumed(const struct tls_conn *c);
+/* 1 once the ClientHello has been read and answered: the costly part of a full handshake (key
+ * exchange, signature, then the client's certificate) has begun. */
+int tls_conn_hello_done(const struct tls_conn *c);
 
 /* Decrypted bytes into buf; *n > 0 with TLS_OK. */
 enum tls_io tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t size, size_t *n);

@@ -1,12 +1,15 @@
 /* Fuzz target for server/mqtt_codec: the input is a byte stream from a client, framed and parsed
  * packet by packet as the connection would. Beyond "no crash", every PUBLISH that parses is written
  * back with mqtt_write_publish and must parse to the same fields (and, when the sender used the
- * shortest length encoding, to the same bytes); the topic functions must agree with the parser. */
+ * shortest length encoding, to the same bytes); the topic functions must agree with the parser, and
+ * server/acl's verdicts on every parsed topic and filter must keep a device inside its subtree. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/acl.h"
 #include "server/mqtt_codec.h"
 
 #define FUZZ_MAX_PACKET (256 * 1024)
@@ -16,6 +19,75 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int str_eq(struct mqtt_str a, struct mqtt_str b)
 {
 	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+/* The device a topic or filter names (hearth/v1/<id>/...), as a C string; "" if none or too long. */
+static void device_of(const uint8_t *t, size_t len, char id[65])
+{
+	const uint8_t *p;
+	size_t n = acl_topic_device(t, len, &p), plen = strlen(ACL_PREFIX);
+
+	id[0] = '\0';
+	if (n == 0)
+		return;
+	if (p != t + plen || n >= len - plen || t[plen + n] != '/' || memchr(p, '/', n) != NULL)
+		abort();
+	if (n <= 64 && !memchr(p, '\0', n)) {
+		memcpy(id, p, n);
+		id[n] = '\0';
+	}
+}
+
+/* What acl lets a device or an integration client do with this topic (publish) or filter. */
+static void check_acl(const uint8_t *t, size_t len, int is_filter)
+{
+	static const char *const leaves[] = { "telemetry", "ack", "status" };
+	const char *ids[2] = { "dev-1", NULL };
+	char own[65], want[200];
+	size_t i, k, n;
+
+	device_of(t, len, own);
+	ids[1] = own[0] ? own : NULL;
+	for (i = 0; i < 2 && ids[i]; i++) {
+		n = (size_t)snprintf(want, sizeof(want), ACL_PREFIX "%s/", ids[i]);
+		if (is_filter) {
+			if (acl_may_subscribe(ACL_DEVICE, ids[i], t, len) &&
+			    (len < n || memcmp(t, want, n) != 0))
+				abort();
+			continue;
+		}
+		if (acl_may_publish(ACL_INTEGRATION, ids[i], t, len))
+			abort();
+		if (!acl_may_publish(ACL_DEVICE, ids[i], t, len))
+			continue;
+		for (k = 0; k < sizeof(leaves) / sizeof(leaves[0]); k++)
+			if (len == n + strlen(leaves[k]) && memcmp(t, want, n) == 0 &&
+			    memcmp(t + n, leaves[k], len - n) == 0)
+				break;
+		if (k == sizeof(leaves) / sizeof(leaves[0]))
+			abort();
+	}
+	if (acl_is_telemetry(t, len)) {
+		const uint8_t *p;
+		size_t plen = strlen(ACL_PREFIX);
+
+		n = acl_topic_device(t, len, &p);
+		if (n == 0 || len != plen + n + 1 + 9 || memcmp(t + plen + n + 1, "telemetry", 9) != 0)
+			abort();
+	}
+	/* An integration client reads the minimized stream only: every device's, or one device's. */
+	if (is_filter && acl_may_subscribe(ACL_INTEGRATION, "ha", t, len)) {
+		const uint8_t *p;
+
+		n = acl_topic_device(t, len, &p);
+		if (!acl_is_telemetry(t, len) || n == 0 || n > 64)
+			abort();
+		if (!(n == 1 && p[0] == '+'))
+			for (k = 0; k < n; k++)
+				if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", p[k]) ||
+				    p[k] == '\0')
+					abort();
+	}
 }
 
 static void check_publish(const uint8_t *pkt, size_t len, const struct mqtt_publish *p)
@@ -34,6 +106,7 @@ static void check_publish(const uint8_t *pkt, size_t len, const struct mqtt_publ
 	if (mqtt_topic_matches((const uint8_t *)"#", 1, p->topic.p, p->topic.len) !=
 	    (p->topic.p[0] != '$'))
 		abort();
+	check_acl(p->topic.p, p->topic.len, 0);
 
 	/* The shortest header can only make the packet smaller than the one received. */
 	want = mqtt_publish_size(p->topic.len, p->payload_len, p->qos);
@@ -73,6 +146,8 @@ static void check_filters(const struct mqtt_subscribe *s, const struct mqtt_str 
 	for (i = 0; i < s->count; i++) {
 		if (s->valid[i] != mqtt_topic_valid_filter(s->filters[i].p, s->filters[i].len))
 			abort();
+		if (s->valid[i])
+			check_acl(s->filters[i].p, s->filters[i].len, 1);
 		if (s->qos[i] > 2)
 			abort();
 		if (s->valid[i] && last_topic->len > 0)

@@ -55,7 +55,7 @@ t_eq "show: a flag beats the environment" "max_queued 8 flag --max-queued" \
 	"$(awk '$1 == "max_queued" { $1 = $1; print }' "$T/show")"
 t_eq "show: an old flag name sets its key" "handshake_timeout_ms 2000 flag --handshake-timeout-ms" \
 	"$(awk '$1 == "handshake_timeout_ms" { $1 = $1; print }' "$T/show")"
-t_eq "show lists every setting" 27 "$(grep -cE '^[a-z_]+ ' "$T/show")"
+t_eq "show lists every setting" 29 "$(grep -cE '^[a-z_]+ ' "$T/show")"
 t_out "show refuses a bad flag by name" "--max-queued: 'many' is not a number" \
 	"$HEARTH" config show --data "$D" --max-queued many
 
@@ -64,13 +64,13 @@ mkdir -m 700 "$T/ex"
 "$HEARTH" config example > "$T/ex/hearth.conf"
 t_out "the example is a valid hearth.conf" "^$T/ex/hearth.conf: OK \(0 settings\)$" "$HEARTH" config check --data "$T/ex"
 sed -i 's/^#\([a-z_]* = \)/\1/' "$T/ex/hearth.conf"
-t_out "the example, uncommented, sets all 27 settings" "^$T/ex/hearth.conf: OK \(27 settings\)$" \
+t_out "the example, uncommented, sets all 29 settings" "^$T/ex/hearth.conf: OK \(29 settings\)$" \
 	"$HEARTH" config check --data "$T/ex"
 "$HEARTH" config show --data "$T/ex" > "$T/show-ex"
 "$HEARTH" config show --data "$T/nothing-here" > "$T/show-none"
 t_eq "the uncommented example is the defaults" "$(awk 'NR > 2 { print $1, $2 }' "$T/show-none")" \
 	"$(awk 'NR > 2 { print $1, $2 }' "$T/show-ex")"
-t_eq "each of them from the file" 27 "$(grep -c ' file hearth.conf, line ' "$T/show-ex")"
+t_eq "each of them from the file" 29 "$(grep -c ' file hearth.conf, line ' "$T/show-ex")"
 "$HEARTH" serve --help > "$T/help"
 missing=""
 for f in $("$HEARTH" config example | sed -n 's/^#\([a-z_]*\) = .*/\1/p' | tr _ -); do

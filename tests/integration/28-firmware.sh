@@ -28,7 +28,7 @@ print(d if not isinstance(d,(dict,list)) else json.dumps(d))' "$1"; }
 uploads_left() { find "$D/firmware" -name '.upload-*' 2>/dev/null | wc -l; }
 
 # --- releases ---------------------------------------------------------------------------------
-t_out "no token: 401 before the body is read" "HTTP 401" upload "" "version=1.0" --data-binary @"$T/img.bin"
+t_out "no token: 401 before the body is read" "HTTP 401" upload "" "version=1.0" -H "Expect: 100-continue" --data-binary @"$T/img.bin"
 t_out "a read token may not upload: 403" "HTTP 403" upload "$READ" "version=1.0" --data-binary @"$T/img.bin"
 t_out "a JSON body is refused: 415" "HTTP 415" api "$ADMIN" POST "/api/v1/models/heater/firmware?version=1.0" \
 	-H 'Content-Type: application/json' -d '{}'

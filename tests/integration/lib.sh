@@ -53,9 +53,10 @@ flip_byte() {
 	printf "$(printf '\\%03o' $(( (b ^ 0x55) & 255 )))" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
 }
 
-# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds, bounded.
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds, bounded. WAIT_SCALE (an integer,
+# default 1) stretches every bound, for a slow hearth (make valgrind).
 wait_for() {
-	local limit=$(( $1 * 10 )) i=0; shift
+	local limit=$(( $1 * 10 * ${WAIT_SCALE:-1} )) i=0; shift
 	while [ $i -lt $limit ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; i=$((i + 1)); done
 	return 1
 }

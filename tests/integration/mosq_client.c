@@ -1,6 +1,9 @@
 /* mosq_client: drives hearth's MQTT endpoint through libmosquitto, a client library nobody here
- * wrote, for tests/integration/14-libmosquitto.sh. One mode per run, one verdict line on stdout,
- * details on stderr; exit 0 only if everything the mode checks held. Connects only to 127.0.0.1,
+ * wrote, for tests/integration/14-libmosquitto.sh; in stream mode it is a device that keeps
+ * publishing QoS 1 telemetry (33-kill9.sh, 34-load-held.sh), in flood mode one that reconnects as
+ * fast as it can (34-load-held.sh). One mode per run, one verdict line on stdout,
+ * details on stderr; exit 0 only if everything the mode checks held. Connects only to 127.0.0.1
+ * (from a loopback address of 127/8 with --bind),
  * always verifies the endpoint (TLS 1.2, CA and host name), and bounds every wait in loop count
  * and wall-clock time; it never calls mosquitto_loop_forever(). */
 #include <errno.h>
@@ -33,13 +36,23 @@
 #define DRAIN_MS 300
 #define SUBACK_REFUSED 128
 
-enum mode { MODE_NONE, MODE_ROUNDTRIP, MODE_RETAINED, MODE_FORBIDDEN };
+/* Stream mode: message j sets field "k<j / STREAM_BITS>" to 2^(j % STREAM_BITS), so the sum a
+ * "mean" policy stores per field is a bitmap of exactly the messages it kept (doubles hold sums of
+ * distinct powers of two below 2^53 exactly); 64 fields, a policy's most. */
+#define STREAM_BITS 50
+#define STREAM_MAX (64 * STREAM_BITS)
+
+enum mode { MODE_NONE, MODE_ROUNDTRIP, MODE_RETAINED, MODE_FORBIDDEN, MODE_STREAM, MODE_FLOOD };
 
 struct options {
 	int port;
 	const char *cafile, *cert, *key, *id, *other;
 	long timeout_s;
 	long count;
+	long rate;              /* stream: messages per second at most */
+	long window;            /* stream: unacknowledged messages at most */
+	const char *acked;      /* stream: file that gets the number of each message PUBACKed */
+	const char *bind;       /* the local address to connect from (127.x.y.z), or NULL */
 	enum mode mode;
 };
 
@@ -64,6 +77,8 @@ struct conn_state {
 	bool got_retained;
 	int *mids;              /* roundtrip: mid of each publish, -1 once acknowledged */
 	long mid_count;
+	FILE *acked_file;       /* stream: each acknowledged message's index, a line each, as it comes */
+	long acked_low;         /* stream: no message below this index awaits its PUBACK */
 };
 
 static uint64_t now_ms(void)
@@ -113,9 +128,15 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid)
 	long i;
 	(void)mosq;
 	st->acked++;
-	for (i = 0; i < st->mid_count; i++) {
+	for (i = st->acked_low; i < st->mid_count; i++) {
 		if (st->mids[i] == mid) {
 			st->mids[i] = -1;
+			if (st->acked_file != NULL) {
+				fprintf(st->acked_file, "%ld\n", i);
+				fflush(st->acked_file);
+			}
+			while (st->acked_low < st->mid_count && st->mids[st->acked_low] == -1)
+				st->acked_low++;
 			return;
 		}
 	}
@@ -227,7 +248,7 @@ static struct mosquitto *client_connect(const struct options *opts, struct conn_
 	mosquitto_publish_callback_set(mosq, on_publish);
 	mosquitto_message_callback_set(mosq, on_message);
 
-	rc = mosquitto_connect(mosq, HOST, opts->port, KEEPALIVE_S);
+	rc = mosquitto_connect_bind(mosq, HOST, opts->port, KEEPALIVE_S, opts->bind);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		fprintf(stderr, "connect: %s\n", rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
 		goto fail;
@@ -472,6 +493,117 @@ out:
 	return result;
 }
 
+static bool stream_done(const struct conn_state *st)
+{
+	return st->disconnected || st->acked >= st->mid_count;
+}
+
+/* Publish opts->count QoS 1 messages to the device's telemetry topic, at most opts->rate a second
+ * and opts->window unacknowledged, writing each PUBACKed message's index to opts->acked as it
+ * comes. Stops early when the connection is lost (the server was killed, say): exit 3, and the
+ * file holds exactly the messages acknowledged. 0 when all were published and acknowledged. */
+static int run_stream(const struct options *opts, uint64_t deadline)
+{
+	struct conn_state st = {0};
+	struct mosquitto *mosq = NULL;
+	char topic[TOPIC_MAX], payload[PAYLOAD_MAX];
+	uint64_t next_send, interval_us, start;
+	long j, published = 0, loops;
+	int rc, result = 1;
+
+	if (!topic_for(topic, opts->id, "telemetry"))
+		return 1;
+	st.mids = calloc((size_t)opts->count, sizeof(*st.mids));
+	st.acked_file = fopen(opts->acked, "w");
+	if (st.mids == NULL || st.acked_file == NULL) {
+		fprintf(stderr, "stream: %s\n", st.mids == NULL ? "out of memory" : strerror(errno));
+		goto out;
+	}
+	mosq = client_connect(opts, &st, deadline);
+	if (mosq == NULL) {
+		result = 3;
+		goto out;
+	}
+	interval_us = 1000000u / (uint64_t)opts->rate;
+	start = now_ms();
+	for (loops = 0; loops < MAX_LOOPS && !st.disconnected && now_ms() < deadline; loops++) {
+		uint64_t now = now_ms(), wait;
+
+		/* Publish what the rate and the window allow now (a message's time is start + j/rate). */
+		while (published < opts->count && published - st.acked < opts->window &&
+		       (now - start) * 1000u >= (uint64_t)published * interval_us) {
+			j = published;
+			snprintf(payload, sizeof(payload), "{\"k%ld\": %llu}", j / STREAM_BITS,
+			         1ULL << (j % STREAM_BITS));
+			rc = mosquitto_publish(mosq, &st.mids[j], topic, (int)strlen(payload), payload, 1, false);
+			if (rc != MOSQ_ERR_SUCCESS) {
+				if (!st.disconnected)
+					fprintf(stderr, "publish %ld: %s\n", j, mosquitto_strerror(rc));
+				break;
+			}
+			published++;
+			st.mid_count = published;
+		}
+		if (published == opts->count && st.acked >= published)
+			break;
+		next_send = start + ((uint64_t)published * interval_us) / 1000u;
+		wait = published < opts->count && next_send > now ? next_send - now : LOOP_MS;
+		rc = mosquitto_loop(mosq, (int)(wait < 1 ? 1 : wait > LOOP_MS ? LOOP_MS : wait), 1);
+		if (rc != MOSQ_ERR_SUCCESS) {
+			if (!st.disconnected)
+				fprintf(stderr, "mosquitto_loop: %s\n", mosquitto_strerror(rc));
+			st.disconnected = true;
+		}
+	}
+	if (!st.disconnected && published == opts->count)
+		wait_until(mosq, &st, stream_done, deadline);
+	printf("published %ld acked %ld%s\n", published, st.acked, st.disconnected ? " connection lost" : "");
+	if (st.acked_unknown > 0)
+		fprintf(stderr, "%ld PUBACKs for unknown or already acknowledged mids\n", st.acked_unknown);
+	if (st.disconnected)
+		result = 3;
+	else if (published == opts->count && st.acked == published && st.acked_unknown == 0 &&
+	         client_disconnect(mosq, &st, deadline))
+		result = 0;
+out:
+	if (st.acked_file != NULL)
+		fclose(st.acked_file);
+	mosquitto_destroy(mosq);
+	free(st.mids);
+	return result;
+}
+
+/* Up to opts->count connections one after another until the deadline, each a full TLS handshake,
+ * CONNECT, one QoS 1 PUBLISH and DISCONNECT; a connection the server refuses (closed before its
+ * CONNACK) is counted (and said on stderr) and the next one tried at once. Prints what happened;
+ * exit 0 if the loop ran to its end (the counts are the verdict). */
+static int run_flood(const struct options *opts, uint64_t deadline)
+{
+	char topic[TOPIC_MAX];
+	long tried = 0, connected = 0, acked = 0;
+
+	if (!topic_for(topic, opts->id, "telemetry"))
+		return 1;
+	while (tried < opts->count && now_ms() < deadline) {
+		struct conn_state st = {0};
+		uint64_t until = now_ms() + 5000;
+		struct mosquitto *mosq;
+
+		tried++;
+		mosq = client_connect(opts, &st, until < deadline ? until : deadline);
+		if (mosq == NULL)
+			continue;
+		connected++;
+		if (mosquitto_publish(mosq, NULL, topic, 9, "{\"k0\": 1}", 1, false) == MOSQ_ERR_SUCCESS &&
+		    wait_until(mosq, &st, first_acked, until) && st.acked == 1)
+			acked++;
+		client_disconnect(mosq, &st, until);
+		mosquitto_destroy(mosq);
+	}
+	printf("tried %ld connected %ld acked %ld refused %ld\n", tried, connected, acked, tried - connected);
+	return 0;
+}
+
 static bool parse_long(const char *s, long min, long max, long *out)
 {
 	char *end;
@@ -488,7 +620,9 @@ static bool parse_long(const char *s, long min, long max, long *out)
 static void usage(void)
 {
 	fprintf(stderr, "usage: mosq_client --port N --cafile CA --cert C --key K --id ID [--timeout S]\n"
-	                "                   (roundtrip --count N | retained | forbidden --other ID)\n");
+	                "                   (roundtrip --count N | retained | forbidden --other ID |\n"
+	                "                    stream --count N --acked FILE [--rate PER_S] [--window N] |\n"
+	                "                    flood --count N [--bind 127.X.Y.Z])\n");
 }
 
 static bool parse_options(int argc, char **argv, struct options *opts)
@@ -502,6 +636,10 @@ static bool parse_options(int argc, char **argv, struct options *opts)
 		{"timeout", required_argument, NULL, 't'},
 		{"count", required_argument, NULL, 'n'},
 		{"other", required_argument, NULL, 'o'},
+		{"rate", required_argument, NULL, 'r'},
+		{"window", required_argument, NULL, 'w'},
+		{"acked", required_argument, NULL, 'A'},
+		{"bind", required_argument, NULL, 'b'},
 		{NULL, 0, NULL, 0},
 	};
 	long port = 0;
@@ -509,6 +647,8 @@ static bool parse_options(int argc, char **argv, struct options *opts)
 
 	opts->timeout_s = 10;
 	opts->count = -1;
+	opts->rate = 200;
+	opts->window = 16;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p': if (!parse_long(optarg, 1, 65535, &port)) return false; break;
@@ -519,6 +659,10 @@ static bool parse_options(int argc, char **argv, struct options *opts)
 		case 't': if (!parse_long(optarg, 1, 3600, &opts->timeout_s)) return false; break;
 		case 'n': if (!parse_long(optarg, 1, MAX_COUNT, &opts->count)) return false; break;
 		case 'o': opts->other = optarg; break;
+		case 'r': if (!parse_long(optarg, 1, 100000, &opts->rate)) return false; break;
+		case 'w': if (!parse_long(optarg, 1, 65535, &opts->window)) return false; break;
+		case 'A': opts->acked = optarg; break;
+		case 'b': opts->bind = optarg; break;
 		default: return false;
 		}
 	}
@@ -532,6 +676,14 @@ static bool parse_options(int argc, char **argv, struct options *opts)
 		opts->mode = MODE_RETAINED;
 	else if (strcmp(argv[optind], "forbidden") == 0 && opts->other != NULL)
 		opts->mode = MODE_FORBIDDEN;
+	else if (strcmp(argv[optind], "stream") == 0 && opts->count > 0 && opts->count <= STREAM_MAX &&
+	         opts->acked != NULL)
+		opts->mode = MODE_STREAM;
+	else if (strcmp(argv[optind], "flood") == 0 && opts->count > 0)
+		opts->mode = MODE_FLOOD;
+	/* Traffic stays on the loopback: --bind only picks which of its addresses the client is. */
+	if (opts->bind != NULL && strncmp(opts->bind, "127.", 4) != 0)
+		return false;
 	return opts->mode != MODE_NONE;
 }
 
@@ -554,6 +706,8 @@ int main(int argc, char **argv)
 	case MODE_ROUNDTRIP: result = run_roundtrip(&opts, deadline); break;
 	case MODE_RETAINED: result = run_retained(&opts, deadline); break;
 	case MODE_FORBIDDEN: result = run_forbidden(&opts, deadline); break;
+	case MODE_STREAM: result = run_stream(&opts, deadline); break;
+	case MODE_FLOOD: result = run_flood(&opts, deadline); break;
 	case MODE_NONE: break;
 	}
 	mosquitto_lib_cleanup();

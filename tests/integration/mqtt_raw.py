@@ -36,6 +36,7 @@ failed handshake, and the first --tls13-settle seconds after the handshake are w
 
 The server certificate is always verified against --cafile, with the host name checked (the host
 must be 127.0.0.1 or localhost, and traffic goes to 127.0.0.1 only); TLS 1.2 is the minimum.
+--bind 127.x.y.z connects from that loopback address instead, to look like another client.
 Every wait is bounded by --timeout (default 5 s).
 
 Half-open handshakes:
@@ -338,8 +339,9 @@ def make_context(args, with_cert):
     return ctx
 
 
-def tcp_connect(port, timeout):
-    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def tcp_connect(port, timeout, bind=None):
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                    source_address=(bind, 0) if bind else None)
 
 
 def run_steps(args, steps):
@@ -348,7 +350,7 @@ def run_steps(args, steps):
     except (OSError, ssl.SSLError) as e:
         raise UsageError("cannot load the TLS files: %s" % e) from None
     try:
-        raw = tcp_connect(args.port, args.timeout)
+        raw = tcp_connect(args.port, args.timeout, args.bind)
     except OSError as e:
         err("TCP connect to 127.0.0.1:%d failed: %s" % (args.port, e))
         return EXIT_TCP
@@ -457,7 +459,7 @@ def run_half_open(args):
     try:
         for i in range(args.repeat_handshakes):
             try:
-                c = tcp_connect(args.port, args.timeout)
+                c = tcp_connect(args.port, args.timeout, args.bind)
                 if part:
                     c.sendall(part)
                 c.setblocking(False)
@@ -529,6 +531,8 @@ def main(argv):
     p.add_argument("--key")
     p.add_argument("--no-cert", action="store_true", help="offer no client certificate")
     p.add_argument("--timeout", type=float, default=5.0, help="bound on every wait (default 5)")
+    p.add_argument("--bind", metavar="ADDR",
+                   help="connect from this loopback address (127.x.y.z), as another client would")
     p.add_argument("--tls-max", choices=("1.2", "1.3"), default="1.3")
     p.add_argument("--tls13-settle", type=float, default=0.3, metavar="S",
                    help="after a TLS 1.3 handshake, wait up to S for the server's verdict (0.3)")
@@ -548,6 +552,13 @@ def main(argv):
             raise UsageError("--timeout must be in (0, %g]" % MAX_WAIT)
         if not 0 <= args.tls13_settle <= 10:
             raise UsageError("--tls13-settle must be 0..10")
+        if args.bind is not None:
+            try:
+                ok = socket.inet_aton(args.bind)[0] == 127 and args.bind.count(".") == 3
+            except OSError:
+                ok = False
+            if not ok:
+                raise UsageError("--bind must be a loopback IPv4 address (127.x.y.z)")
         if args.repeat_handshakes is not None:
             if args.steps:
                 raise UsageError("--repeat-handshakes takes no steps")

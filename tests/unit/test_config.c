@@ -77,6 +77,8 @@ START_TEST(test_defaults_are_the_endpoints)
 	ck_assert_ptr_eq(c.ep.mqtt_addr, c.mqtt);
 	ck_assert_uint_eq(c.ep.lim.max_packet, ep.lim.max_packet);
 	ck_assert_uint_eq(c.ep.lim.max_connections, ep.lim.max_connections);
+	ck_assert_uint_eq(c.ep.lim.max_connections_per_address, ep.lim.max_connections_per_address);
+	ck_assert_uint_eq(c.ep.lim.max_handshakes_per_address, ep.lim.max_handshakes_per_address);
 	ck_assert_uint_eq(c.ep.lim.max_inflight, ep.lim.max_inflight);
 	ck_assert_uint_eq(c.ep.lim.max_subscriptions, ep.lim.max_subscriptions);
 	ck_assert_uint_eq(c.ep.lim.max_queued, ep.lim.max_queued);

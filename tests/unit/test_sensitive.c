@@ -339,6 +339,43 @@ START_TEST(family_names)
 }
 END_TEST
 
+/* The memo in front of the catalogue: thousands of names (far more than its slots, so every slot
+ * is overwritten many times), names that differ in one byte or only in length, and names past
+ * the memo's length limit all classify as they did the first time. */
+START_TEST(classify_memo_is_transparent)
+{
+	static const char *const known[] = {
+		"motion", "Motion", "motioN", "CO2_ppm", "co2", "temperature", "temp",
+		"occupancy", "door_open", "rssi", "ssid", "setpoint",
+		"a_rather_long_field_name_for_motion_sensor_readings_that_is_long",
+	};
+	enum sensitive_family first[1000];
+	char name[64];
+	size_t i, round;
+
+	ck_assert_int_eq(sensitive_classify("motion", 6), SENSITIVE_MOTION);
+	ck_assert_int_eq(sensitive_classify("motionX", 6), SENSITIVE_MOTION);   /* length counts */
+	ck_assert_int_eq(sensitive_classify("motion", 5), SENSITIVE_NONE);      /* "motio" */
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < 1000; i++) {
+			int n = snprintf(name, sizeof(name), i % 3 ? "field_%zu_temp" : "motion_%zu", i);
+
+			if (round == 0)
+				first[i] = sensitive_classify(name, (size_t)n);
+			else
+				ck_assert_int_eq(sensitive_classify(name, (size_t)n), first[i]);
+		}
+		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			ck_assert_int_eq(sensitive_classify(known[i], strlen(known[i])),
+					 sensitive_classify(known[i], strlen(known[i])));
+	}
+	ck_assert_int_eq(first[0], SENSITIVE_MOTION);
+	ck_assert_int_eq(first[1], SENSITIVE_NONE);
+	ck_assert_int_eq(sensitive_classify("CO2_ppm", 7), SENSITIVE_AIR_QUALITY);
+	ck_assert_int_eq(sensitive_classify(known[12], strlen(known[12])), SENSITIVE_MOTION);
+}
+END_TEST
+
 static Suite *sensitive_suite(void)
 {
 	Suite *s = suite_create("sensitive");
@@ -348,6 +385,7 @@ static Suite *sensitive_suite(void)
 	tcase_add_test(tc, classify_innocent);
 	tcase_add_test(tc, every_family_tested);
 	tcase_add_test(tc, family_names);
+	tcase_add_test(tc, classify_memo_is_transparent);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("normalise");

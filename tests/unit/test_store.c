@@ -1292,6 +1292,33 @@ START_TEST(test_device_last_seen)
 }
 END_TEST
 
+/* A transaction in which a statement failed (here SQLite runs out of memory) is never committed,
+ * and nothing more joins it: the endpoint's group commit stores a turn's messages whole or not at
+ * all. The next transaction works again. */
+START_TEST(test_failed_statement_spoils_transaction)
+{
+	add_device("dev-1");
+	add_device("dev-2");
+	ck_assert_int_eq(store_begin(st), HERR_OK);
+	ck_assert_int_eq(store_last_seen(st, "dev-1", T0), HERR_OK);
+	sqlite3_hard_heap_limit64(1); /* below what SQLite holds already: every allocation fails */
+	ck_assert_int_eq(store_dropped_add(st, "m1", "co2", 1, 1), HERR_STORE);
+	sqlite3_hard_heap_limit64(0);
+	ck_assert_int_eq(store_model_ensure(st, "m2", T0), HERR_STORE);
+	ck_assert_int_eq(store_commit(st), HERR_STORE);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM last_seen"), 0);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM dropped_fields"), 0);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM models WHERE name = 'm2'"), 0);
+
+	ck_assert_int_eq(store_begin(st), HERR_OK);
+	ck_assert_int_eq(store_last_seen(st, "dev-2", T0), HERR_OK);
+	ck_assert_int_eq(store_dropped_add(st, "m1", "co2", 1, 1), HERR_OK);
+	ck_assert_int_eq(store_commit(st), HERR_OK);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM last_seen"), 1);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM dropped_fields"), 1);
+}
+END_TEST
+
 START_TEST(test_audit_list)
 {
 	struct lines l = { .count = 0 };
@@ -1543,6 +1570,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_device_set_model);
 	tcase_add_test(tc, test_device_certs);
 	tcase_add_test(tc, test_device_last_seen);
+	tcase_add_test(tc, test_failed_statement_spoils_transaction);
 	tcase_add_test(tc, test_audit_list);
 	tcase_add_test(tc, test_bridge_outbox);
 	tcase_add_test(tc, test_bridge_outbox_trim);

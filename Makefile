@@ -186,6 +186,12 @@ $(P256): bench/p256.c
 bench: $(BIN) $(LOADGEN) $(P256)
 	@HEARTH=$(abspath $(BIN)) LOADGEN=$(abspath $(LOADGEN)) P256=$(abspath $(P256)) bash bench/run.sh
 
+# 500 TLS devices for an hour (SOAK_DEVICES, SOAK_SECONDS, SOAK_RATE): descriptors and memory
+# drift, errors logged. By hand, like bench.
+.PHONY: soak
+soak: $(BIN) $(LOADGEN)
+	@HEARTH=$(abspath $(BIN)) LOADGEN=$(abspath $(LOADGEN)) bash bench/soak.sh
+
 # The presence-inference check alone (tests/privacy/; also part of `make test`). PRIVACY_KEEP=DIR
 # keeps its data and result.json; PRIVACY_HOUSEHOLDS, PRIVACY_DAYS, PRIVACY_SEED vary the simulation.
 .PHONY: privacy

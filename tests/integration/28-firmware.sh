@@ -18,9 +18,12 @@ start_hearth "$D" || { nok "hearth serve starts"; exit 1; }
 
 head -c 300000 /dev/urandom > "$T/img.bin"
 SHA=$(sha256sum "$T/img.bin" | cut -d' ' -f1)
+# With Expect: 100-continue, as upload clients send it: a refusal (401, 403, 413, 415...) comes
+# before the body, so curl never races the server closing a connection it is still writing to.
 upload() { # TOKEN QUERY [curl args]
 	local tok=$1 q=$2; shift 2
-	api "$tok" POST "/api/v1/models/heater/firmware?$q" -H 'Content-Type: application/octet-stream' "$@"
+	api "$tok" POST "/api/v1/models/heater/firmware?$q" -H 'Content-Type: application/octet-stream' \
+		-H 'Expect: 100-continue' "$@"
 }
 json() { python3 -c 'import json,re,sys; d=json.loads(re.sub(r"\nHTTP [0-9]+\n?$", "", sys.stdin.read()))
 for k in sys.argv[1].split("."): d=d[int(k)] if isinstance(d,list) else d[k]
@@ -28,7 +31,7 @@ print(d if not isinstance(d,(dict,list)) else json.dumps(d))' "$1"; }
 uploads_left() { find "$D/firmware" -name '.upload-*' 2>/dev/null | wc -l; }
 
 # --- releases ---------------------------------------------------------------------------------
-t_out "no token: 401 before the body is read" "HTTP 401" upload "" "version=1.0" -H "Expect: 100-continue" --data-binary @"$T/img.bin"
+t_out "no token: 401 before the body is read" "HTTP 401" upload "" "version=1.0" --data-binary @"$T/img.bin"
 t_out "a read token may not upload: 403" "HTTP 403" upload "$READ" "version=1.0" --data-binary @"$T/img.bin"
 t_out "a JSON body is refused: 415" "HTTP 415" api "$ADMIN" POST "/api/v1/models/heater/firmware?version=1.0" \
 	-H 'Content-Type: application/json' -d '{}'

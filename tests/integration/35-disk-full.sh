@@ -136,10 +136,12 @@ if ! command -v fiu-run >/dev/null 2>&1 || ! command -v fiu-ctrl >/dev/null 2>&1
 	ok "SKIP: fiu-run/fiu-ctrl are not installed (Debian fiu-utils; scripts/install-deps.sh installs it): no I/O error injection"
 	exit 0
 fi
+if ldd "$HEARTH" 2>/dev/null | grep -Eq 'lib(asan|tsan|msan)'; then
+	ok "SKIP: hearth is built with a sanitizer; libfiu's preload (which wraps malloc too) crashes in front of its runtime"
+	exit 0
+fi
 real=$HEARTH
-# An ASan build refuses to start behind another preloaded library unless told that this is meant.
-printf '#!/bin/sh\nASAN_OPTIONS="verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" exec fiu-run -x -f "%s" "%s" "$@"\n' \
-	"$T/fiu" "$real" >"$T/hearth-fiu"
+printf '#!/bin/sh\nexec fiu-run -x -f "%s" "%s" "$@"\n' "$T/fiu" "$real" >"$T/hearth-fiu"
 chmod +x "$T/hearth-fiu"
 HEARTH=$T/hearth-fiu start_hearth "$D" || { nok "hearth serve starts under fiu-run"; exit 1; }
 HEARTH=$real

@@ -34,7 +34,7 @@ SERVER_SRC = server/store.c server/store_sqlite.c server/datadir.c server/pki.c 
              server/cmd_init.c server/cmd_serve.c server/cmd_device.c server/cmd_ca.c server/cmd_model.c server/cmd_telemetry.c \
              server/mqtt_codec.c server/acl.c server/tls.c server/broker.c server/conn.c \
              server/endpoint.c server/handshake.c server/addrlimit.c server/config.c server/cmd_config.c \
-             server/policy.c server/minimize.c server/ingest.c server/sensitive.c server/record.c server/feed.c server/hadisc.c server/token.c server/metrics.c server/net.c server/ack.c server/manifest.c server/pins.c server/keys.c \
+             server/policy.c server/minimize.c server/ingest.c server/foldbuf.c server/sensitive.c server/record.c server/feed.c server/hadisc.c server/token.c server/metrics.c server/net.c server/ack.c server/manifest.c server/pins.c server/keys.c \
              server/cmd_token.c server/cmd_manifest.c server/cmd_pins.c server/rest.c server/rest_devices.c server/rest_telemetry.c server/rest_models.c \
              server/rest_enroll.c server/rest_ca.c server/rest_audit.c server/rest_device_self.c server/rest_pins.c server/rest_parse.c \
              server/firmware.c server/cmd_firmware.c server/rest_firmware.c server/ticker.c server/bridge_config.c server/bridge.c \

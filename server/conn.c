@@ -71,6 +71,14 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* The epoll interest c needs: input unless paused, output while some waits. */
 static uint32_t interest(const struct conn *c, int out)
 {
@@ -607,6 +615,8 @@ static int on_publish(struct conn *c, const struct mqtt_publish *p)
 			return hold_back(c, p);
 		}
 		env->batch_open = 1;
+		env->batch_opened_us = mono_us();
+		env->batch_msgs = 0;
 	}
 	rc = broker_publish_in(env->broker, c->session, p);
 	if (rc == HERR_INVALID) {
@@ -631,6 +641,7 @@ static int on_publish(struct conn *c, const struct mqtt_publish *p)
 			      "message could not be stored; not acknowledged");
 		return 0;
 	}
+	env->batch_msgs++;
 	if (p->qos == 1) {
 		hold_ack(c, MQTT_PUBACK, p->packet_id);
 	} else if (p->qos == 2) {

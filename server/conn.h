@@ -50,6 +50,8 @@ struct conn_env {
 	 * wait on their connections until the endpoint commits (conn_batch_done). */
 	struct store *store;
 	int batch_open;
+	uint64_t batch_opened_us;     /* CLOCK_MONOTONIC, when its first message arrived */
+	size_t batch_msgs;            /* messages taken into it */
 	struct conn *ack_waiters;
 	size_t count;
 	struct addrlimit *addrs;      /* connections per address (the endpoint's); see conn_set_address */

@@ -49,6 +49,11 @@
 /* Heap that closed connections left behind goes back to the kernel (malloc_trim) once this many
  * fewer connections are open than at the peak since the last time: after a storm, not per close. */
 #define TRIM_AFTER_CLOSES 256
+/* Group commit lingers: a transaction with fewer than COMMIT_LINGER_MSGS messages stays open up to
+ * COMMIT_LINGER_US after its first one, so that a lightly loaded server pays one commit (a WAL
+ * write and fsync) for several messages instead of one per message. Their PUBACKs wait as long. */
+#define COMMIT_LINGER_US 1000
+#define COMMIT_LINGER_MSGS 256
 
 struct endpoint {
 	struct datadir *dd;
@@ -66,9 +71,11 @@ struct endpoint {
 	struct feed *feed;
 	int64_t maintained_hour;
 	size_t conn_peak;        /* most connections open since memory was last given back */
+	uint64_t handshakes_at_trim; /* stats.handshakes then */
 	struct rest *rest;
 	struct ticker *ticker;        /* rollouts, on a thread of its own */
 	struct bridge *bridge;        /* the northbound bridge, on a thread of its own; NULL when off */
+	int manifests_failing;   /* delivery failed on its last try: logged once, then at recovery */
 	int wakefd;              /* eventfd: the REST thread changed something the loop caches */
 	int wake_pending;
 	uint64_t commit_le[METRICS_COMMIT_BUCKETS], commit_count;
@@ -77,12 +84,26 @@ struct endpoint {
 	struct metrics_snap snap;
 };
 
-static uint64_t now_ms(void)
+static uint64_t now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t now_ms(void)
+{
+	return now_us() / 1000;
+}
+
+/* 1 while the open group commit may wait for more messages (COMMIT_LINGER_US). */
+static int commit_may_wait(const struct endpoint *ep)
+{
+	const struct conn_env *env = &ep->env;
+
+	return env->batch_open && !env->outage.on && env->batch_msgs < COMMIT_LINGER_MSGS &&
+	       now_us() - env->batch_opened_us < COMMIT_LINGER_US;
 }
 
 void endpoint_default_config(struct endpoint_config *cfg)
@@ -269,7 +290,8 @@ static void commit_batch(struct endpoint *ep)
 		return;
 	ep->env.batch_open = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ok = store_commit(ep->dd->store) == HERR_OK;
+	/* The turn's telemetry, merged per row in memory, is written now, inside the transaction. */
+	ok = ingest_flush(ep->ingest) == HERR_OK && store_commit(ep->dd->store) == HERR_OK;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	for (i = 0; i < METRICS_COMMIT_BUCKETS; i++) {
@@ -279,6 +301,7 @@ static void commit_batch(struct endpoint *ep)
 	ep->commit_count++;
 	ep->commit_sum += s;
 	if (!ok) {
+		ingest_discard(ep->ingest);
 		store_rollback(ep->dd->store);
 		/* Within a store outage only its start and its end are logged (by conn.c). */
 		if (!ep->env.outage.on)
@@ -292,13 +315,19 @@ static void commit_batch(struct endpoint *ep)
 static void give_back_memory(struct endpoint *ep)
 {
 	size_t open = ep->env.count;
+	uint64_t churn = ep->stats.handshakes - ep->handshakes_at_trim;
 
 	if (open > ep->conn_peak)
 		ep->conn_peak = open;
-	if (ep->conn_peak - open < TRIM_AFTER_CLOSES)
+	/* After a storm, or after many connections came and went a few at a time (once no handshake
+	 * is waiting): the loop's page cache too, which CONNECTs and sessions filled. */
+	if (ep->conn_peak - open < TRIM_AFTER_CLOSES &&
+	    (churn < TRIM_AFTER_CLOSES || (ep->pool && hs_pool_pending(ep->pool) > 0)))
 		return;
+	store_release_memory(ep->dd->store);
 	(void)malloc_trim(0);
 	ep->conn_peak = open;
+	ep->handshakes_at_trim = ep->stats.handshakes;
 }
 
 static void reap(struct endpoint *ep)
@@ -402,11 +431,17 @@ static void deliver_manifests(struct endpoint *ep)
 		if (store_manifest_devices(st, d.m->target, deliver_to, &d) != HERR_OK || d.failed ||
 		    store_manifest_set_delivered(st, d.m->seq) != HERR_OK || store_commit(st) != HERR_OK) {
 			store_rollback(st);
-			log_err("manifest %lld (%s for %s) not delivered; will retry", (long long)d.m->seq, d.m->type,
-				d.m->target);
+			/* Retried every second: a store outage would otherwise write this line as often. */
+			if (!ep->manifests_failing)
+				log_err("manifest %lld (%s for %s) not delivered; retrying every %d ms, logged again "
+					"when it is delivered", (long long)d.m->seq, d.m->type, d.m->target,
+					REVOCATION_POLL_MS);
+			ep->manifests_failing = 1;
 			break;
 		}
-		log_info("manifest %s for %s published to %zu device(s)", d.m->type, d.m->target, d.devices);
+		log_info("manifest %s for %s published to %zu device(s)%s", d.m->type, d.m->target, d.devices,
+			 ep->manifests_failing ? " after failed tries" : "");
+		ep->manifests_failing = 0;
 	}
 out:
 	for (i = 0; i < batch.count; i++)
@@ -539,6 +574,8 @@ static void snapshot_metrics(struct endpoint *ep)
 	ep->snap.broker = *broker_stats(ep->env.broker);
 	ep->snap.ingest = *ingest_stats(ep->ingest);
 	ep->snap.connections = ep->env.count;
+	ep->snap.store_outage = ep->env.outage.on;
+	ep->snap.outage_unacked = ep->env.outage.unacked;
 	memcpy(ep->snap.commit_le, ep->commit_le, sizeof(ep->commit_le));
 	ep->snap.commit_count = ep->commit_count;
 	ep->snap.commit_sum = ep->commit_sum;
@@ -696,7 +733,7 @@ static void loop(struct endpoint *ep)
 	int stop = 0;
 
 	while (!stop) {
-		int i, n = epoll_wait(ep->epfd, events, MAX_EVENTS, ep->env.ready ? 0 : TICK_MS);
+		int i, n = epoll_wait(ep->epfd, events, MAX_EVENTS, ep->env.ready ? 0 : ep->env.batch_open ? 1 : TICK_MS);
 		uint64_t now = now_ms();
 		struct conn *ready = conn_take_ready(&ep->env), *r, *next;
 
@@ -724,6 +761,10 @@ static void loop(struct endpoint *ep)
 			else
 				conn_on_event(p, events[i].events, now);
 		}
+		/* The periodic work below runs outside the batch's transaction, so it waits for none. */
+		if (!stop && !ep->env.ready && !ep->wake_pending && now < next_tick && now < next_poll &&
+		    now < next_maint && now < next_cert && now < next_feed && commit_may_wait(ep))
+			continue;
 		commit_batch(ep);
 		/* Every message received so far is stored: the bridge may read buckets closed by now. */
 		bridge_stored_until(ep->bridge, (int64_t)time(NULL));

@@ -1,6 +1,7 @@
 #include "server/handshake.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@
  * its ClientHello holds a place until that timeout: the per-address bound (addrlimit.h) keeps
  * one address from holding many. */
 #define STARTED_MAX 128
+/* Memory goes back after a burst of at least this many handshakes, once the thread is idle. */
+#define TRIM_AFTER_HANDSHAKES 256
 
 struct done;
 
@@ -56,6 +59,7 @@ struct worker {
 	struct tls_server *tls;    /* the worker's own; rebuilt on reload */
 	unsigned generation;
 	struct store *store;       /* the worker's own handle, for the identity check */
+	size_t finished;           /* handshakes ended since memory was last given back */
 };
 
 struct hs_pool {
@@ -151,6 +155,7 @@ static void finish(struct worker *w, struct job *j, const char *error, int timed
 	struct hs_pool *p = w->pool;
 	struct done *d = j->done;
 
+	w->finished++;
 	if (j->parked)
 		unpark(w, j);
 	if (j->started)
@@ -238,6 +243,16 @@ static void adopt(struct worker *w)
 	}
 }
 
+/* A burst of handshakes is over: the identity checks' page cache and the heap they and the TLS
+ * contexts left free go back to the kernel (malloc_trim covers every thread's arena). A storm
+ * would otherwise leave the server megabytes bigger for good (docs/performance.md). */
+static void give_back_memory(struct worker *w)
+{
+	store_release_memory(w->store);
+	(void)malloc_trim(0);
+	w->finished = 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -278,6 +293,8 @@ static void *worker_main(void *arg)
 			unpark(w, j);
 			step(w, j);
 		}
+		if (!w->active && w->finished >= TRIM_AFTER_HANDSHAKES)
+			give_back_memory(w);
 	}
 	return NULL;
 }

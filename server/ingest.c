@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "common/strmap.h"
+#include "server/foldbuf.h"
 #include "server/minimize.h"
 #include "server/policy.h"
 #include "server/sensitive.h"
@@ -21,6 +22,7 @@ struct policy_entry {
 
 struct ingest {
 	struct store *store;
+	struct foldbuf *writes;   /* this group commit's telemetry writes, merged */
 	struct strmap *devices;   /* id -> struct device_entry */
 	struct strmap *policies;  /* model -> struct policy_entry */
 	struct minimize_result result;  /* big: kept here, not on the stack */
@@ -42,7 +44,7 @@ enum herr ingest_new(struct store *st, struct ingest **out)
 	ing->store = st;
 	ing->devices = strmap_new();
 	ing->policies = strmap_new();
-	if (!ing->devices || !ing->policies) {
+	if (!ing->devices || !ing->policies || foldbuf_new(st, &ing->writes) != HERR_OK) {
 		ingest_free(ing);
 		return HERR_NOMEM;
 	}
@@ -91,6 +93,7 @@ void ingest_free(struct ingest *ing)
 		strmap_each(ing->policies, free_policy, NULL);
 		strmap_free(ing->policies);
 	}
+	foldbuf_free(ing->writes);
 	free(ing);
 }
 
@@ -204,7 +207,7 @@ enum herr ingest_seen(struct ingest *ing, const char *id, int64_t now)
 	if ((rc = device_model(ing, id, now, &model)) != HERR_OK ||
 	    (rc = model_policy(ing, model, now, &pol)) != HERR_OK)
 		return rc;
-	return store_last_seen(ing->store, id, now - now % (pol ? pol->last_seen_bucket_s : INGEST_DEFAULT_LAST_SEEN_S));
+	return foldbuf_seen(ing->writes, id, now - now % (pol ? pol->last_seen_bucket_s : INGEST_DEFAULT_LAST_SEEN_S));
 }
 
 enum herr ingest_telemetry(struct ingest *ing, const char *id, const uint8_t *payload, size_t len,
@@ -222,7 +225,7 @@ enum herr ingest_telemetry(struct ingest *ing, const char *id, const uint8_t *pa
 	    (rc = model_policy(ing, model, now, &pol)) != HERR_OK)
 		return rc;
 	seen_s = pol ? pol->last_seen_bucket_s : INGEST_DEFAULT_LAST_SEEN_S;
-	if (store_last_seen(ing->store, id, now - now % seen_s) != HERR_OK)
+	if (foldbuf_seen(ing->writes, id, now - now % seen_s) != HERR_OK)
 		return HERR_STORE;
 	rc = minimize_apply(pol, payload, len, r, &why);
 	if (rc == HERR_NOMEM)
@@ -230,7 +233,7 @@ enum herr ingest_telemetry(struct ingest *ing, const char *id, const uint8_t *pa
 	if (rc != HERR_OK) {
 		ing->stats.invalid_payloads++;
 		log_debug("%s: telemetry dropped whole: %s", id, why ? why : "invalid");
-		return store_dropped_add(ing->store, model, "(invalid payload)", 0, 1);
+		return foldbuf_dropped(ing->writes, model, "(invalid payload)", 0, 1) == HERR_OK ? HERR_OK : HERR_STORE;
 	}
 	for (i = 0; i < r->count; i++) {
 		const struct minimize_value *v = &r->values[i];
@@ -241,19 +244,32 @@ enum herr ingest_telemetry(struct ingest *ing, const char *id, const uint8_t *pa
 		struct store_sample s = {
 			.device_id = id, .field = f->path, .bucket_start = now - now % bucket,
 			.bucket_s = bucket, .retention_days = f->retention_days,
-			.agg = agg_names[f->agg == POLICY_AGG_NONE ? POLICY_AGG_LAST : f->agg],
+			.agg = agg_names[f->agg == POLICY_AGG_NONE ? POLICY_AGG_LAST : f->agg], .n = 1,
 			.value = v->number, .text = v->type == POLICY_STRING ? v->text : NULL,
 		};
 
-		if (store_telemetry_fold(ing->store, &s) != HERR_OK)
+		if (foldbuf_sample(ing->writes, &s) != HERR_OK)
 			return HERR_STORE;
 		ing->stats.values_kept++;
 	}
 	for (i = 0; i < r->dropped_names; i++) {
 		/* Each distinct dropped name counts once per message. */
-		if (store_dropped_add(ing->store, model, r->dropped[i], name_sensitive(r->dropped[i]), 1) != HERR_OK)
+		if (foldbuf_dropped(ing->writes, model, r->dropped[i], name_sensitive(r->dropped[i]), 1) != HERR_OK)
 			return HERR_STORE;
 	}
 	ing->stats.fields_dropped += r->dropped_count;
 	return HERR_OK;
+}
+
+enum herr ingest_flush(struct ingest *ing)
+{
+	enum herr rc = foldbuf_flush(ing->writes);
+
+	ing->stats.rows_written = foldbuf_stats(ing->writes)->rows_written;
+	return rc;
+}
+
+void ingest_discard(struct ingest *ing)
+{
+	foldbuf_discard(ing->writes);
 }

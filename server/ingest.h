@@ -1,8 +1,9 @@
 /* ingest: telemetry from the endpoint into the store, minimized first. For each message it finds
  * the device's model policy, runs minimize_apply, and folds each kept value into the aggregate of
  * its time bucket (server receive time, truncated to the bucket: a device's clock never places
- * data). Dropped fields are counted per model and normalised name. It writes inside the caller's
- * transaction (the endpoint's group commit), so a PUBACK can follow the commit. */
+ * data). Dropped fields are counted per model and normalised name. Its writes are merged per row
+ * in memory (server/foldbuf.h) and go into the caller's transaction (the endpoint's group commit)
+ * at ingest_flush, which the caller runs before committing: a PUBACK follows the commit. */
 #ifndef HEARTH_INGEST_H
 #define HEARTH_INGEST_H
 
@@ -21,6 +22,7 @@ struct ingest;
 
 struct ingest_stats {
 	uint64_t messages, values_kept, fields_dropped, invalid_payloads;
+	uint64_t rows_written;    /* store upserts after merging (aggregates, last-seen, dropped counts) */
 };
 
 enum herr ingest_new(struct store *st, struct ingest **out);
@@ -40,5 +42,11 @@ enum herr ingest_telemetry(struct ingest *ing, const char *id, const uint8_t *pa
  * coarse as its model's policy says, so that readiness counts (pins) see devices that send no
  * telemetry. Errors as ingest_telemetry's. */
 enum herr ingest_seen(struct ingest *ing, const char *id, int64_t now);
+
+/* Write what the messages since the last flush keep into the store's open transaction; errors are
+ * the store's (the transaction must then be rolled back). Before every commit of that transaction. */
+enum herr ingest_flush(struct ingest *ing);
+/* The transaction was rolled back: forget what was not written yet. */
+void ingest_discard(struct ingest *ing);
 
 #endif

@@ -30,6 +30,12 @@ size_t metrics_render(const struct metrics_snap *s, char *buf, size_t size)
 	buf[0] = '\0';
 	emit(buf, size, &n, "# HELP hearth_connections MQTT connections open now.\n# TYPE hearth_connections gauge\n"
 	     "hearth_connections %zu\n", s->connections);
+	emit(buf, size, &n, "# HELP hearth_store_outage 1 while the store cannot take messages: publishing devices "
+	     "are not read and nothing is acknowledged.\n# TYPE hearth_store_outage gauge\nhearth_store_outage %d\n",
+	     s->store_outage);
+	emit(buf, size, &n, "# HELP hearth_store_outage_unacked Messages not acknowledged in the current or last store "
+	     "outage (their devices send them again).\n# TYPE hearth_store_outage_unacked gauge\n"
+	     "hearth_store_outage_unacked %" PRIu64 "\n", s->outage_unacked);
 	emit(buf, size, &n, "# HELP hearth_accepted_total TCP connections accepted.\n# TYPE hearth_accepted_total counter\n"
 	     "hearth_accepted_total %" PRIu64 "\n", s->ep.accepted);
 	emit(buf, size, &n, "# HELP hearth_handshakes_total TLS handshakes completed, by kind.\n"
@@ -62,6 +68,10 @@ size_t metrics_render(const struct metrics_snap *s, char *buf, size_t size)
 	emit(buf, size, &n, "# HELP hearth_telemetry_fields_dropped_total Fields dropped by minimization.\n"
 	     "# TYPE hearth_telemetry_fields_dropped_total counter\nhearth_telemetry_fields_dropped_total %" PRIu64 "\n",
 	     s->ingest.fields_dropped);
+	emit(buf, size, &n, "# HELP hearth_telemetry_rows_written_total Telemetry upserts the store ran: kept values, "
+	     "last-seen times and dropped-field counts, merged per row within each group commit.\n"
+	     "# TYPE hearth_telemetry_rows_written_total counter\nhearth_telemetry_rows_written_total %" PRIu64 "\n",
+	     s->ingest.rows_written);
 	emit(buf, size, &n, "# HELP hearth_telemetry_invalid_total Payloads dropped whole (not a JSON object).\n"
 	     "# TYPE hearth_telemetry_invalid_total counter\nhearth_telemetry_invalid_total %" PRIu64 "\n",
 	     s->ingest.invalid_payloads);

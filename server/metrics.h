@@ -20,6 +20,8 @@ struct metrics_snap {
 	struct broker_stats broker;
 	struct ingest_stats ingest;
 	size_t connections;
+	int store_outage;          /* 1 while the store cannot take messages (server/conn.h) */
+	uint64_t outage_unacked;   /* messages not acknowledged during the current or last outage */
 	uint64_t commit_le[METRICS_COMMIT_BUCKETS], commit_count; /* cumulative, as Prometheus wants */
 	double commit_sum;
 	struct bridge_stats bridge;

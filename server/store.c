@@ -200,6 +200,8 @@ enum herr store_audit_list(struct store *st, int64_t before, size_t limit, store
 
 enum herr store_telemetry_fold(struct store *st, const struct store_sample *s)
 {
+	if (s->n < 1)
+		return HERR_INVALID;
 	return st->be->telemetry_fold(st->impl, s);
 }
 
@@ -306,6 +308,12 @@ enum herr store_bridge_topics(struct store *st, const char *device_id, store_bri
 enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t *deleted)
 {
 	return st->be->telemetry_expire(st->impl, now, deleted);
+}
+
+void store_release_memory(struct store *st)
+{
+	if (st->be->release_memory)
+		st->be->release_memory(st->impl);
 }
 
 enum herr store_checkpoint(struct store *st)

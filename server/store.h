@@ -146,10 +146,11 @@ struct store_sample {
 	int64_t bucket_start;
 	uint32_t bucket_s, retention_days;
 	const char *agg;          /* "none", "mean", "min", "max", "last", "count" */
+	int64_t n;                /* samples folded into value, >= 1: a mean's value is their sum */
 	double value;
 	const char *text;         /* strings; NULL for numbers */
 };
-/* Fold one kept value into its bucket's aggregate (insert or update). */
+/* Fold n kept values into their bucket's aggregate (insert or update); n < 1 is HERR_INVALID. */
 enum herr store_telemetry_fold(struct store *st, const struct store_sample *s);
 enum herr store_last_seen(struct store *st, const char *device_id, int64_t bucket_start);
 enum herr store_dropped_add(struct store *st, const char *model, const char *field, int sensitive,
@@ -223,6 +224,9 @@ enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t *deleted
 /* Fold the write-ahead log back into the database and empty it, so no file keeps superseded
  * versions of rows (partial aggregates). Backends without such a log do nothing. */
 enum herr store_checkpoint(struct store *st);
+/* Give back the memory the backend caches for this handle (SQLite's page cache); it fills again as
+ * it is used. For a handle that goes quiet after a burst (server/handshake.c). */
+void store_release_memory(struct store *st);
 /* Device id -> model name (into model, 65 bytes). */
 enum herr store_device_model(struct store *st, const char *id, char *model);
 

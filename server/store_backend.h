@@ -78,6 +78,7 @@ struct store_backend {
 	enum herr (*manifest_devices)(void *impl, const char *target, store_id_fn fn, void *ctx);
 	enum herr (*telemetry_expire)(void *impl, int64_t now, int64_t *deleted);
 	enum herr (*checkpoint)(void *impl);
+	void (*release_memory)(void *impl);
 	enum herr (*audit_from)(void *impl, int64_t at, const char *actor, const char *source,
 				const char *action, const char *target, const char *detail);
 	enum herr (*audit_list)(void *impl, int64_t before, size_t limit, store_audit_fn fn, void *ctx);

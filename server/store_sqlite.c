@@ -1206,17 +1206,17 @@ static enum herr sq_telemetry_fold(void *impl, const struct store_sample *x)
 
 	/* The bucket's aggregate so far, folded in SQL: only the aggregate is ever written. */
 	rc = prepare(s, &stmt, "INSERT INTO telemetry (device_id, field, bucket_start, bucket_s, agg, n, value,"
-		     " text, retention_days) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)"
-		     " ON CONFLICT (device_id, field, bucket_start) DO UPDATE SET n = n + 1,"
+		     " text, retention_days) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		     " ON CONFLICT (device_id, field, bucket_start) DO UPDATE SET n = n + excluded.n,"
 		     " value = CASE agg WHEN 'mean' THEN value + excluded.value"
 		     "  WHEN 'min' THEN MIN(value, excluded.value) WHEN 'max' THEN MAX(value, excluded.value)"
 		     "  ELSE excluded.value END, text = excluded.text",
-		     "ssiisdsi", x->device_id, x->field, x->bucket_start, (int64_t)x->bucket_s, x->agg,
-		     x->value, x->text, (int64_t)x->retention_days);
+		     "ssiisidsi", x->device_id, x->field, x->bucket_start, (int64_t)x->bucket_s, x->agg,
+		     x->n, x->value, x->text, (int64_t)x->retention_days);
 	if (rc != HERR_OK)
 		return rc;
 	if (x->text || strcmp(x->agg, "count") == 0)
-		sqlite3_bind_null(stmt, 6);
+		sqlite3_bind_null(stmt, 7);
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		rc = sq_fail(__func__, s, "telemetry");
 	done(s, stmt);
@@ -1525,6 +1525,13 @@ static enum herr sq_telemetry_expire(void *impl, int64_t now, int64_t *deleted)
 	if (deleted)
 		*deleted = changes;
 	return rc;
+}
+
+static void sq_release_memory(void *impl)
+{
+	struct sq *s = impl;
+
+	(void)sqlite3_db_release_memory(s->db);
 }
 
 static enum herr sq_checkpoint(void *impl)
@@ -2165,6 +2172,7 @@ static const struct store_backend sqlite_backend = {
 	.manifest_devices = sq_manifest_devices,
 	.telemetry_expire = sq_telemetry_expire,
 	.checkpoint = sq_checkpoint,
+	.release_memory = sq_release_memory,
 	.audit_from = sq_audit_from,
 	.audit_list = sq_audit_list,
 	.api_token_insert = sq_api_token_insert,

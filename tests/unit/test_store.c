@@ -656,7 +656,7 @@ static void fold(const char *dev, const char *field, int64_t start, uint32_t buc
 		 double v)
 {
 	struct store_sample s = { .device_id = dev, .field = field, .bucket_start = start, .bucket_s = bucket,
-				  .retention_days = 30, .agg = agg, .value = v };
+				  .retention_days = 30, .agg = agg, .n = 1, .value = v };
 
 	ck_assert_int_eq(store_telemetry_fold(st, &s), HERR_OK);
 }

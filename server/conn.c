@@ -195,6 +195,7 @@ void conn_free(struct conn *c)
 	for (pp = &c->env->ack_waiters; c->waiting && *pp; pp = &(*pp)->ack_next) {
 		if (*pp == c) {
 			*pp = c->ack_next;
+			c->env->ack_waiting--;
 			break;
 		}
 	}
@@ -455,6 +456,7 @@ static void hold_ack(struct conn *c, enum mqtt_type type, uint16_t id)
 		c->waiting = 1;
 		c->ack_next = c->env->ack_waiters;
 		c->env->ack_waiters = c;
+		c->env->ack_waiting++;
 	}
 }
 
@@ -554,6 +556,7 @@ void conn_batch_done(struct conn_env *env, int ok)
 	struct conn *c = env->ack_waiters, *next, *trial = env->outage.trial;
 
 	env->ack_waiters = NULL;
+	env->ack_waiting = 0;
 	env->outage.trial = NULL;
 	if (!ok)
 		outage_begin(env);

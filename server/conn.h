@@ -53,6 +53,7 @@ struct conn_env {
 	uint64_t batch_opened_us;     /* CLOCK_MONOTONIC, when its first message arrived */
 	size_t batch_msgs;            /* messages taken into it */
 	struct conn *ack_waiters;
+	size_t ack_waiting;           /* connections on ack_waiters */
 	size_t count;
 	struct addrlimit *addrs;      /* connections per address (the endpoint's); see conn_set_address */
 	/* Back-pressure while the store cannot write (a full disk, I/O errors): a connection whose

@@ -50,8 +50,10 @@
  * fewer connections are open than at the peak since the last time: after a storm, not per close. */
 #define TRIM_AFTER_CLOSES 256
 /* Group commit lingers: a transaction with fewer than COMMIT_LINGER_MSGS messages stays open up to
- * COMMIT_LINGER_US after its first one, so that a lightly loaded server pays one commit (a WAL
- * write and fsync) for several messages instead of one per message. Their PUBACKs wait as long. */
+ * COMMIT_LINGER_US after its first message, so that a lightly loaded server pays one commit (a WAL
+ * write and fsync) for several messages instead of one each. It is committed at once when every
+ * connection has a message in it: none of them may send more before its acknowledgement. The
+ * PUBACKs wait as long. */
 #define COMMIT_LINGER_US 1000
 #define COMMIT_LINGER_MSGS 256
 
@@ -97,13 +99,32 @@ static uint64_t now_ms(void)
 	return now_us() / 1000;
 }
 
-/* 1 while the open group commit may wait for more messages (COMMIT_LINGER_US). */
-static int commit_may_wait(const struct endpoint *ep)
+/* How much longer the open group commit may wait for more messages, in µs; 0: commit now. */
+static uint64_t commit_wait_us(const struct endpoint *ep)
 {
 	const struct conn_env *env = &ep->env;
+	uint64_t age;
 
-	return env->batch_open && !env->outage.on && env->batch_msgs < COMMIT_LINGER_MSGS &&
-	       now_us() - env->batch_opened_us < COMMIT_LINGER_US;
+	if (!env->batch_open || env->outage.on || env->batch_msgs >= COMMIT_LINGER_MSGS ||
+	    env->ack_waiting >= env->count)
+		return 0;
+	age = now_us() - env->batch_opened_us;
+	return age < COMMIT_LINGER_US ? COMMIT_LINGER_US - age : 0;
+}
+
+/* epoll_wait, for at most timeout_us (epoll_pwait2: a group commit's linger is below a millisecond;
+ * where the kernel lacks it, the wait is not made at all and the batch is committed). */
+static int wait_events(int epfd, struct epoll_event *events, int max, uint64_t timeout_us)
+{
+	struct timespec ts = { .tv_sec = (time_t)(timeout_us / 1000000), .tv_nsec = (long)(timeout_us % 1000000) * 1000 };
+	int n;
+
+	if (timeout_us == 0 || timeout_us % 1000 == 0)
+		return epoll_wait(epfd, events, max, (int)(timeout_us / 1000));
+	n = epoll_pwait2(epfd, events, max, &ts, NULL);
+	if (n < 0 && errno == ENOSYS)
+		n = epoll_wait(epfd, events, max, 0);
+	return n;
 }
 
 void endpoint_default_config(struct endpoint_config *cfg)
@@ -289,6 +310,7 @@ static void commit_batch(struct endpoint *ep)
 	if (!ep->env.batch_open)
 		return;
 	ep->env.batch_open = 0;
+	ep->env.batch_msgs = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* The turn's telemetry, merged per row in memory, is written now, inside the transaction. */
 	ok = ingest_flush(ep->ingest) == HERR_OK && store_commit(ep->dd->store) == HERR_OK;
@@ -733,7 +755,8 @@ static void loop(struct endpoint *ep)
 	int stop = 0;
 
 	while (!stop) {
-		int i, n = epoll_wait(ep->epfd, events, MAX_EVENTS, ep->env.ready ? 0 : ep->env.batch_open ? 1 : TICK_MS);
+		int i, n = wait_events(ep->epfd, events, MAX_EVENTS,
+				       ep->env.ready ? 0 : ep->env.batch_open ? commit_wait_us(ep) : TICK_MS * 1000);
 		uint64_t now = now_ms();
 		struct conn *ready = conn_take_ready(&ep->env), *r, *next;
 
@@ -763,7 +786,8 @@ static void loop(struct endpoint *ep)
 		}
 		/* The periodic work below runs outside the batch's transaction, so it waits for none. */
 		if (!stop && !ep->env.ready && !ep->wake_pending && now < next_tick && now < next_poll &&
-		    now < next_maint && now < next_cert && now < next_feed && commit_may_wait(ep))
+		    now < next_maint && now < next_cert && now < next_feed &&
+		    commit_wait_us(ep) > 0)
 			continue;
 		commit_batch(ep);
 		/* Every message received so far is stored: the bridge may read buckets closed by now. */

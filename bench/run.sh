@@ -681,6 +681,9 @@ QUICK_NOTE=""
 		echo "devices: $DEVICES, from BENCH_CACHE"
 	fi
 	echo "hearth log warnings/errors: $WARNINGS"
+	# What they said, without the time stamps: the same line from several runs is counted once.
+	cat "$T"/hearth-*.log 2>/dev/null | grep -E ' hearth (warn|err|crit)' | sed 's/^[^ ]* //' | sort | uniq -c |
+		sort -rn | head -n 5 | cut -c1-160 | sed 's/^/  /'
 	echo "machine busy in the idle second before: $BUSY_BEFORE % of $(nproc) CPUs"
 	others=""
 	worst=0

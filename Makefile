@@ -127,15 +127,16 @@ $(ALLOCFAIL): tests/fault/allocfail.c
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -fPIC -shared -o $@ $<
 
 TEST_ENV = UNIT_BINS="$(UNIT_BIN)" HEARTH=$(abspath $(BIN)) AGENT=$(abspath $(AGENT)) FUZZ_REPLAY_DIR=$(abspath $(O)/fuzz-replay) \
-           FUZZ_DIR=$(abspath build/fuzz) MOSQ_CLIENT=$(abspath $(MOSQ_CLIENT)) ALLOCFAIL=$(abspath $(ALLOCFAIL))
+           FUZZ_DIR=$(abspath build/fuzz) MOSQ_CLIENT=$(abspath $(MOSQ_CLIENT)) ALLOCFAIL=$(abspath $(ALLOCFAIL)) \
+           LOADGEN=$(abspath $(O)/bench/loadgen)
 
 unit: $(UNIT_BIN)
 	@$(TEST_ENV) ONLY=unit bash tests/run.sh
 
-integration: $(BIN) $(AGENT) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT) $(ALLOCFAIL)
+integration: $(BIN) $(AGENT) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT) $(ALLOCFAIL) $(O)/bench/loadgen
 	@$(TEST_ENV) ONLY=integration bash tests/run.sh
 
-test: $(BIN) $(AGENT) $(UNIT_BIN) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT) $(ALLOCFAIL)
+test: $(BIN) $(AGENT) $(UNIT_BIN) $(FUZZ_REPLAY) $(FUZZ_BIN) $(MOSQ_CLIENT) $(ALLOCFAIL) $(O)/bench/loadgen
 	@$(TEST_ENV) bash tests/run.sh
 
 # The integration tests with every hearth process under valgrind's memcheck, one log per process

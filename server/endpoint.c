@@ -56,6 +56,8 @@
  * PUBACKs wait as long. */
 #define COMMIT_LINGER_US 1000
 #define COMMIT_LINGER_MSGS 256
+/* How long the loop lets another writer go first at most (let_writers_in). */
+#define WRITER_WAIT_MS 250
 
 struct endpoint {
 	struct datadir *dd;
@@ -330,6 +332,17 @@ static void commit_batch(struct endpoint *ep)
 			log_err("group commit failed; the messages of this turn are not acknowledged");
 	}
 	conn_batch_done(&ep->env, ok);
+}
+
+/* Another writer (the REST API, the rollout ticker, the bridge, a CLI command) waits for the write
+ * lock: the loop begins no transaction until it has it, for at most WRITER_WAIT_MS. Under steady
+ * publishing the group commits are back to back and it would otherwise wait out its busy timeout. */
+static void let_writers_in(struct endpoint *ep)
+{
+	int i;
+
+	for (i = 0; i < WRITER_WAIT_MS && store_writers_waiting(ep->dd->store); i++)
+		(void)usleep(1000);
 }
 
 /* glibc keeps freed heap for reuse; after many connections closed, most of it is free pages
@@ -790,6 +803,7 @@ static void loop(struct endpoint *ep)
 		    commit_wait_us(ep) > 0)
 			continue;
 		commit_batch(ep);
+		let_writers_in(ep);
 		/* Every message received so far is stored: the bridge may read buckets closed by now. */
 		bridge_stored_until(ep->bridge, (int64_t)time(NULL));
 		reap(ep);

@@ -310,6 +310,11 @@ enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t *deleted
 	return st->be->telemetry_expire(st->impl, now, deleted);
 }
 
+int store_writers_waiting(struct store *st)
+{
+	return st->be->writers_waiting ? st->be->writers_waiting(st->impl) : 0;
+}
+
 void store_release_memory(struct store *st)
 {
 	if (st->be->release_memory)

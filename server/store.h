@@ -227,6 +227,10 @@ enum herr store_checkpoint(struct store *st);
 /* Give back the memory the backend caches for this handle (SQLite's page cache); it fills again as
  * it is used. For a handle that goes quiet after a burst (server/handshake.c). */
 void store_release_memory(struct store *st);
+/* 1 while another handle on the same database (any thread or process) waits in store_begin for
+ * the write lock. A caller that writes back to back (the endpoint's group commit) lets it in
+ * before it begins again: SQLite's lock is not fair, and a revocation must not starve. */
+int store_writers_waiting(struct store *st);
 /* Device id -> model name (into model, 65 bytes). */
 enum herr store_device_model(struct store *st, const char *id, char *model);
 

@@ -79,6 +79,7 @@ struct store_backend {
 	enum herr (*telemetry_expire)(void *impl, int64_t now, int64_t *deleted);
 	enum herr (*checkpoint)(void *impl);
 	void (*release_memory)(void *impl);
+	int (*writers_waiting)(void *impl);
 	enum herr (*audit_from)(void *impl, int64_t at, const char *actor, const char *source,
 				const char *action, const char *target, const char *detail);
 	enum herr (*audit_list)(void *impl, int64_t before, size_t limit, store_audit_fn fn, void *ctx);

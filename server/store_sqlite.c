@@ -25,6 +25,9 @@
  * statement in this file (about 120), with some to spare. */
 #define STMT_CACHE 192
 
+/* A busy database is tried again every millisecond for this many times (busy_wait). */
+#define BUSY_TRIES 5000
+
 struct sq {
 	sqlite3 *db;
 	int version;
@@ -40,6 +43,10 @@ struct sq {
 		sqlite3_stmt *stmt;
 		int busy;
 	} cache[STMT_CACHE];
+	/* Write intent (see store_writers_waiting): "<database>-writers", opened on first use;
+	 * -1 before, -2 if it cannot be (fairness is then lost, nothing else). */
+	char intent_path[PATH_MAX];
+	int intent_fd;
 };
 
 /* Failures of the environment rather than of a statement: they come in bursts (a full disk, an
@@ -381,12 +388,58 @@ static void sq_close(void *impl)
 	for (i = 0; i < STMT_CACHE && s->cache[i].sql; i++)
 		sqlite3_finalize(s->cache[i].stmt);
 	sqlite3_close(s->db);
+	if (s->intent_fd >= 0)
+		close(s->intent_fd);
 	free(s);
 }
 
 static int sq_schema_version(void *impl)
 {
 	return ((struct sq *)impl)->version;
+}
+
+/* SQLite's own busy handler sleeps longer and longer (up to 100 ms) between tries, so a writer
+ * waiting for the endpoint's back-to-back group commits would almost never find the lock free.
+ * Every handle tries every millisecond instead, for up to 5 s. */
+static int busy_wait(void *arg, int count)
+{
+	(void)arg;
+	if (count >= BUSY_TRIES)
+		return 0;
+	(void)usleep(1000);
+	return 1;
+}
+
+static int intent_fd(struct sq *s)
+{
+	if (s->intent_fd == -1) {
+		s->intent_fd = open(s->intent_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (s->intent_fd < 0) {
+			log_debug("%s: %s; writers are not announced", s->intent_path, strerror(errno));
+			s->intent_fd = -2;
+		}
+	}
+	return s->intent_fd;
+}
+
+/* A shared lock on the intent file's first byte says "this handle waits to begin a write
+ * transaction". Open-file-description locks: they also tell apart threads of one process. */
+static void announce(struct sq *s, int waiting)
+{
+	struct flock fl = { .l_type = waiting ? F_RDLCK : F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	int fd = intent_fd(s);
+
+	if (fd >= 0)
+		(void)fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+static int sq_writers_waiting(void *impl)
+{
+	struct sq *s = impl;
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	int fd = intent_fd(s);
+
+	return fd >= 0 && fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
 }
 
 static enum herr sq_begin(void *impl)
@@ -400,7 +453,9 @@ static enum herr sq_begin(void *impl)
 		log_warn("a transaction left open after an error is rolled back");
 		(void)exec_script(s, "ROLLBACK");
 	}
+	announce(s, 1);
 	rc = exec_script(s, "BEGIN IMMEDIATE");
+	announce(s, 0);
 	if (rc == HERR_OK) {
 		s->in_txn = 1;
 		s->txn_failed = 0;
@@ -2173,6 +2228,7 @@ static const struct store_backend sqlite_backend = {
 	.telemetry_expire = sq_telemetry_expire,
 	.checkpoint = sq_checkpoint,
 	.release_memory = sq_release_memory,
+	.writers_waiting = sq_writers_waiting,
 	.audit_from = sq_audit_from,
 	.audit_list = sq_audit_list,
 	.api_token_insert = sq_api_token_insert,
@@ -2213,13 +2269,16 @@ enum herr store_open_sqlite(const char *path, struct store **out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return HERR_NOMEM;
+	s->intent_fd = -1;
+	if ((size_t)snprintf(s->intent_path, sizeof(s->intent_path), "%s-writers", path) >= sizeof(s->intent_path))
+		s->intent_fd = -2;
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		rc = sq_fail(__func__, s, path);
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_busy_timeout(s->db, 5000);
+	sqlite3_busy_handler(s->db, busy_wait, NULL);
 	rc = exec_script(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
 			 " PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;");
 	if (rc != HERR_OK)

@@ -1,6 +1,7 @@
 #include "server/foldbuf.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,8 +99,9 @@ static struct row *find(struct foldbuf *fb, enum row_kind kind, const char *k1, 
 	r->text[0] = '\0';
 	r->hash = h;
 	r->kind = (uint8_t)kind;
-	strcpy(r->key1, k1); /* lengths checked by the callers */
-	strcpy(r->key2, k2);
+	/* The callers checked that both fit (fits()): never cut here. */
+	snprintf(r->key1, sizeof(r->key1), "%s", k1);
+	snprintf(r->key2, sizeof(r->key2), "%s", k2);
 	r->bucket_start = bucket;
 	*fresh = 1;
 	return r;
@@ -147,7 +149,7 @@ enum herr foldbuf_sample(struct foldbuf *fb, const struct store_sample *s)
 	if (fresh) {
 		/* The first sample decides what the store's insert would have: bucket length, retention
 		 * and aggregate are not changed by later updates of the row. */
-		strcpy(r->agg, s->agg);
+		snprintf(r->agg, sizeof(r->agg), "%s", s->agg);
 		r->bucket_s = s->bucket_s;
 		r->retention_days = s->retention_days;
 		r->value = s->value;
@@ -163,7 +165,7 @@ enum herr foldbuf_sample(struct foldbuf *fb, const struct store_sample *s)
 	r->n += s->n;
 	r->has_text = s->text != NULL;
 	if (s->text)
-		strcpy(r->text, s->text);
+		snprintf(r->text, sizeof(r->text), "%s", s->text);
 	return HERR_OK;
 }
 

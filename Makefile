@@ -163,6 +163,12 @@ fuzz-smoke: $(FUZZ_BIN)
 		RESULT_FILE=$$res bash tests/integration/07-fuzz-short.sh; read -r p f < $$res; rm -f $$res; \
 		echo "fuzz-smoke: $${p:-0} passed, $${f:-1} failed"; [ "$${f:-1}" = 0 ]
 
+# The hour-long runs (issue 9): FUZZ_SECONDS (3600) per target, FUZZ_JOBS (2) at once; name targets
+# with FUZZ_TARGETS="mqtt rest" (default: all). Corpora and logs stay in build/fuzz-long.
+.PHONY: fuzz-long
+fuzz-long: $(FUZZ_BIN)
+	@sh scripts/fuzz-long.sh $(FUZZ_TARGETS)
+
 # kill -9 under QoS 1 load for KILL9_ROUNDS (200) rounds; make test runs the same test with 10.
 .PHONY: kill9
 kill9: $(BIN) $(MOSQ_CLIENT)

@@ -140,6 +140,21 @@ smaps_kib() {
 	v=$(awk -v k="$2:" '$1 == k { print $2; exit }' "/proc/$1/smaps_rollup" 2>/dev/null || true)
 	echo "${v:-?}"
 }
+
+# settle PID: wait (at most 5 s) until PID's PSS is the same in two looks half a second apart. A
+# server that has just said it listens may still be starting threads and filling first caches;
+# "where it started" is after that, for either server.
+settle() {
+	local prev cur i
+	prev=$(smaps_kib "$1" Pss)
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		sleep 0.5
+		cur=$(smaps_kib "$1" Pss)
+		[ "$cur" = "$prev" ] && return 0
+		prev=$cur
+	done
+	return 0
+}
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 # The server has closed every connection of a run once it holds no more descriptors than before.
 fds_back() { [ "$(fd_count "$SERVER_PID")" -le "$FDS0" ]; }
@@ -375,6 +390,7 @@ mval() { local v; v=$(awk -v k="$1" '$1 == k { print $2 }' "$2" 2>/dev/null); ec
 # One server, first instance: handshakes, resumed, publishing.
 run_traffic() {
 	local s=$1 r open_args=()
+	settle "$SERVER_PID"
 	MEM0_RSS=$(smaps_kib "$SERVER_PID" Rss) MEM0_PSS=$(smaps_kib "$SERVER_PID" Pss)
 	FDS0=$(fd_count "$SERVER_PID")
 	echo "mem0 $MEM0_RSS $MEM0_PSS" >"$T/$s-mem.txt"
@@ -384,7 +400,8 @@ run_traffic() {
 	else
 		loadgen "$s-full" --handshakes "$HANDSHAKES" --concurrency "$CONCURRENCY"
 	fi
-	sleep 1
+	# hearth gives memory back once nothing has opened or closed for 2 s; both get the same wait.
+	sleep 4
 	echo "mem1 $(smaps_kib "$SERVER_PID" Rss) $(smaps_kib "$SERVER_PID" Pss)" >>"$T/$s-mem.txt"
 	loadgen "$s-resumed" --resumed "$RESUMED" --devices "$RESUMED_DEVICES" --concurrency "$CONCURRENCY"
 	[ "$s" = hearth ] && pin_server 0

@@ -49,6 +49,8 @@
 /* Heap that closed connections left behind goes back to the kernel (malloc_trim) once this many
  * fewer connections are open than at the peak since the last time: after a storm, not per close. */
 #define TRIM_AFTER_CLOSES 256
+/* ... and after fewer, once nothing has opened or closed for this long: what a lull left behind. */
+#define TRIM_IDLE_MS 2000
 /* Group commit lingers: a transaction with fewer than COMMIT_LINGER_MSGS messages stays open up to
  * COMMIT_LINGER_US after its first message, so that a lightly loaded server pays one commit (a WAL
  * write and fsync) for several messages instead of one each. It is committed at once when every
@@ -76,6 +78,10 @@ struct endpoint {
 	int64_t maintained_hour;
 	size_t conn_peak;        /* most connections open since memory was last given back */
 	uint64_t handshakes_at_trim; /* stats.handshakes then */
+	size_t trim_open;            /* connections open and handshakes done at the last tick ... */
+	uint64_t trim_handshakes;
+	uint64_t trim_quiet_since;   /* ... and since when neither has changed */
+	uint64_t memory_returns;     /* give_back_memory's count */
 	struct rest *rest;
 	struct ticker *ticker;        /* rollouts, on a thread of its own */
 	struct bridge *bridge;        /* the northbound bridge, on a thread of its own; NULL when off */
@@ -347,22 +353,31 @@ static void let_writers_in(struct endpoint *ep)
 
 /* glibc keeps freed heap for reuse; after many connections closed, most of it is free pages
  * between live chunks, which malloc_trim returns (docs/performance.md). */
-static void give_back_memory(struct endpoint *ep)
+static void give_back_memory(struct endpoint *ep, uint64_t now)
 {
 	size_t open = ep->env.count;
 	uint64_t churn = ep->stats.handshakes - ep->handshakes_at_trim;
+	int waiting = ep->pool && hs_pool_pending(ep->pool) > 0, burst, lull;
 
 	if (open > ep->conn_peak)
 		ep->conn_peak = open;
+	if (open != ep->trim_open || ep->stats.handshakes != ep->trim_handshakes) {
+		ep->trim_open = open;
+		ep->trim_handshakes = ep->stats.handshakes;
+		ep->trim_quiet_since = now;
+	}
 	/* After a storm, or after many connections came and went a few at a time (once no handshake
-	 * is waiting): the loop's page cache too, which CONNECTs and sessions filled. */
-	if (ep->conn_peak - open < TRIM_AFTER_CLOSES &&
-	    (churn < TRIM_AFTER_CLOSES || (ep->pool && hs_pool_pending(ep->pool) > 0)))
+	 * is waiting), or after any churn at all once nothing has changed for TRIM_IDLE_MS: the
+	 * loop's page cache too, which CONNECTs and sessions filled. */
+	burst = ep->conn_peak - open >= TRIM_AFTER_CLOSES || (churn >= TRIM_AFTER_CLOSES && !waiting);
+	lull = (churn > 0 || ep->conn_peak > open) && !waiting && now >= ep->trim_quiet_since + TRIM_IDLE_MS;
+	if (!burst && !lull)
 		return;
 	store_release_memory(ep->dd->store);
 	(void)malloc_trim(0);
 	ep->conn_peak = open;
 	ep->handshakes_at_trim = ep->stats.handshakes;
+	ep->memory_returns++;
 }
 
 static void reap(struct endpoint *ep)
@@ -615,6 +630,8 @@ static void snapshot_metrics(struct endpoint *ep)
 	ep->snap.commit_count = ep->commit_count;
 	ep->snap.commit_sum = ep->commit_sum;
 	bridge_stats(ep->bridge, &ep->snap.bridge);
+	ep->snap.memory_returns[0] = ep->memory_returns;
+	ep->snap.memory_returns[1] = ep->pool ? hs_pool_memory_returns(ep->pool) : 0;
 	pthread_mutex_unlock(&ep->snap_lock);
 }
 
@@ -818,7 +835,7 @@ static void loop(struct endpoint *ep)
 				conn_on_tick(c, now);
 			reap(ep);
 			snapshot_metrics(ep);
-			give_back_memory(ep);
+			give_back_memory(ep, now);
 			next_tick = now + TICK_MS;
 		}
 		if (now >= next_poll) {

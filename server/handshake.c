@@ -23,8 +23,10 @@
  * its ClientHello holds a place until that timeout: the per-address bound (addrlimit.h) keeps
  * one address from holding many. */
 #define STARTED_MAX 128
-/* Memory goes back after a burst of at least this many handshakes, once the thread is idle. */
+/* Memory goes back after a burst of at least this many handshakes, once the thread is idle; after
+ * fewer, once it has been idle this long (the tail of a burst that a lull cut in two). */
 #define TRIM_AFTER_HANDSHAKES 256
+#define TRIM_IDLE_MS 2000
 
 struct done;
 
@@ -60,6 +62,7 @@ struct worker {
 	unsigned generation;
 	struct store *store;       /* the worker's own handle, for the identity check */
 	size_t finished;           /* handshakes ended since memory was last given back */
+	uint64_t last_finish;      /* now_ms() when the last one ended */
 };
 
 struct hs_pool {
@@ -71,6 +74,7 @@ struct hs_pool {
 	struct done *done, *done_tail;
 	struct tls_server *tickets_src;
 	size_t pending;            /* atomic */
+	uint64_t memory_returns;   /* atomic */
 	unsigned generation;       /* atomic */
 	int stop;                  /* atomic */
 };
@@ -156,6 +160,7 @@ static void finish(struct worker *w, struct job *j, const char *error, int timed
 	struct done *d = j->done;
 
 	w->finished++;
+	w->last_finish = now_ms();
 	if (j->parked)
 		unpark(w, j);
 	if (j->started)
@@ -251,6 +256,7 @@ static void give_back_memory(struct worker *w)
 	store_release_memory(w->store);
 	(void)malloc_trim(0);
 	w->finished = 0;
+	__atomic_add_fetch(&w->pool->memory_returns, 1, __ATOMIC_RELAXED);
 }
 
 static void *worker_main(void *arg)
@@ -293,7 +299,8 @@ static void *worker_main(void *arg)
 			unpark(w, j);
 			step(w, j);
 		}
-		if (!w->active && w->finished >= TRIM_AFTER_HANDSHAKES)
+		if (!w->active && w->finished > 0 &&
+		    (w->finished >= TRIM_AFTER_HANDSHAKES || now >= w->last_finish + TRIM_IDLE_MS))
 			give_back_memory(w);
 	}
 	return NULL;
@@ -454,6 +461,11 @@ size_t hs_pool_collect(struct hs_pool *p, struct hs_result *out, size_t max)
 	pthread_mutex_unlock(&p->lock);
 	__atomic_sub_fetch(&p->pending, n, __ATOMIC_RELAXED);
 	return n;
+}
+
+uint64_t hs_pool_memory_returns(const struct hs_pool *p)
+{
+	return __atomic_load_n(&p->memory_returns, __ATOMIC_RELAXED);
 }
 
 void hs_pool_set_timeout(struct hs_pool *p, unsigned timeout_ms)

@@ -50,6 +50,8 @@ enum herr hs_pool_submit(struct hs_pool *p, int fd, const char *addr, void *tag)
 size_t hs_pool_collect(struct hs_pool *p, struct hs_result *out, size_t max);
 /* Handshakes submitted and not yet collected. */
 size_t hs_pool_pending(const struct hs_pool *p);
+/* How many times a handshake thread has given memory back (after a burst, or a lull). */
+uint64_t hs_pool_memory_returns(const struct hs_pool *p);
 /* A new handshake timeout, for handshakes submitted from now on. */
 void hs_pool_set_timeout(struct hs_pool *p, unsigned timeout_ms);
 /* The endpoint certificate changed: workers rebuild their TLS servers before their next accept. */

@@ -36,6 +36,10 @@ size_t metrics_render(const struct metrics_snap *s, char *buf, size_t size)
 	emit(buf, size, &n, "# HELP hearth_store_outage_unacked Messages not acknowledged in the current or last store "
 	     "outage (their devices send them again).\n# TYPE hearth_store_outage_unacked gauge\n"
 	     "hearth_store_outage_unacked %" PRIu64 "\n", s->outage_unacked);
+	emit(buf, size, &n, "# HELP hearth_memory_returned_total Times freed heap and page cache went back to the "
+	     "kernel after connections came and went, by thread.\n# TYPE hearth_memory_returned_total counter\n"
+	     "hearth_memory_returned_total{by=\"loop\"} %" PRIu64 "\nhearth_memory_returned_total{by=\"handshake\"} %"
+	     PRIu64 "\n", s->memory_returns[0], s->memory_returns[1]);
 	emit(buf, size, &n, "# HELP hearth_accepted_total TCP connections accepted.\n# TYPE hearth_accepted_total counter\n"
 	     "hearth_accepted_total %" PRIu64 "\n", s->ep.accepted);
 	emit(buf, size, &n, "# HELP hearth_handshakes_total TLS handshakes completed, by kind.\n"

@@ -25,6 +25,7 @@ struct metrics_snap {
 	uint64_t commit_le[METRICS_COMMIT_BUCKETS], commit_count; /* cumulative, as Prometheus wants */
 	double commit_sum;
 	struct bridge_stats bridge;
+	uint64_t memory_returns[2]; /* give-backs of freed memory: by the event loop, by handshake threads */
 };
 
 /* Render s into buf (NUL-terminated, cut at size); returns the length written. */

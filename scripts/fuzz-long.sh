@@ -5,6 +5,8 @@
 # libFuzzer output, <name>-crash-* any input that failed. A summary line per target is printed at
 # the end: executions, coverage, corpus size, and whether anything was found.
 #   usage: scripts/fuzz-long.sh [name ...]      (names without fuzz_; default: all targets)
+# Afterwards the inputs that reach new code go into the seed corpus (make test replays it):
+#   build/fuzz/fuzz_NAME -merge=1 -use_counters=0 tests/fuzz/corpus/NAME build/fuzz-long/NAME/corpus
 set -u
 dir=${FUZZ_DIR:-build/fuzz}
 out=${FUZZ_OUT:-build/fuzz-long}

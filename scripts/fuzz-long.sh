@@ -23,6 +23,7 @@ for name in "$@"; do
 	[ -x "$dir/fuzz_$name" ] || { echo "fuzz-long: no target $dir/fuzz_$name" >&2; exit 2; }
 done
 mkdir -p "$out"
+names=$*
 
 run_one() {
 	name=$1
@@ -47,9 +48,10 @@ for name in "$@"; do
 done
 for p in $pids; do wait "$p"; done
 
+# This run's targets only: an earlier run's logs in $out are not reported again.
 status=0
-for log in "$out"/*.log; do
-	name=${log##*/}; name=${name%.log}
+for name in $names; do
+	log=$out/$name.log
 	rc=$(cat "$out/$name.rc" 2>/dev/null || echo "?")
 	runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log")
 	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)

@@ -845,12 +845,31 @@ out:
 	return rc;
 }
 
+/* items (each size bytes, *cap of them) with room for more: 16 at first, then twice as many, up
+ * to max, so that an idle server's tick, which finds nothing, allocates nothing. NULL when out of
+ * memory (items is left as it was); the caller checks max. */
+static void *tick_grow(void *items, size_t *cap, size_t size, size_t max)
+{
+	size_t want = *cap ? *cap * 2 : 16;
+	void *p;
+
+	if (want > max)
+		want = max;
+	if (!(p = realloc(items, want * size)))
+		return NULL;
+	*cap = want;
+	return p;
+}
+
+struct install_row {
+	char rollout[33], device[65], version[FIRMWARE_VERSION_MAX + 1];
+	int64_t security_version;
+};
+
 struct install_page {
-	struct {
-		char rollout[33], device[65], version[FIRMWARE_VERSION_MAX + 1];
-		int64_t security_version;
-	} rows[INSTALLS_PER_TICK];
-	size_t n;
+	struct install_row *rows;
+	size_t n, cap;
+	int nomem;
 };
 
 static int take_install(void *ctx, const struct store_rollout_install *i)
@@ -859,6 +878,15 @@ static int take_install(void *ctx, const struct store_rollout_install *i)
 
 	if (p->n == INSTALLS_PER_TICK)
 		return 1;
+	if (p->n == p->cap) {
+		struct install_row *rows = tick_grow(p->rows, &p->cap, sizeof(*rows), INSTALLS_PER_TICK);
+
+		if (!rows) {
+			p->nomem = 1;
+			return 1;
+		}
+		p->rows = rows;
+	}
 	snprintf(p->rows[p->n].rollout, sizeof(p->rows[0].rollout), "%s", i->rollout);
 	snprintf(p->rows[p->n].device, sizeof(p->rows[0].device), "%s", i->device);
 	snprintf(p->rows[p->n].version, sizeof(p->rows[0].version), "%s", i->version);
@@ -870,15 +898,15 @@ static int take_install(void *ctx, const struct store_rollout_install *i)
 /* An "installed" ack makes the release's version and security version the device's. */
 static enum herr record_installs(struct datadir *dd, int64_t now)
 {
-	struct install_page *p = calloc(1, sizeof(*p));
+	struct install_page page = { 0 }, *p = &page;
 	enum herr rc;
 	size_t i;
 
-	if (!p)
-		return HERR_NOMEM;
 	if ((rc = store_begin(dd->store)) != HERR_OK)
 		goto out;
 	rc = store_rollout_installs_pending(dd->store, INSTALLS_PER_TICK, take_install, p);
+	if (rc == HERR_OK && p->nomem)
+		rc = HERR_NOMEM;
 	for (i = 0; rc == HERR_OK && i < p->n; i++) {
 		rc = store_device_report(dd->store, p->rows[i].device, p->rows[i].version,
 					 p->rows[i].security_version, now);
@@ -890,13 +918,14 @@ static enum herr record_installs(struct datadir *dd, int64_t now)
 	if (rc != HERR_OK)
 		store_rollback(dd->store);
 out:
-	free(p);
+	free(p->rows);
 	return rc;
 }
 
 struct active_list {
 	char (*ids)[33];
-	size_t n;
+	size_t n, cap;
+	int nomem;
 };
 
 static int take_active(void *ctx, const struct store_rollout *r)
@@ -905,6 +934,15 @@ static int take_active(void *ctx, const struct store_rollout *r)
 
 	if (l->n == TICK_ROLLOUTS_MAX)
 		return 1;
+	if (l->n == l->cap) {
+		char (*ids)[33] = tick_grow(l->ids, &l->cap, sizeof(ids[0]), TICK_ROLLOUTS_MAX);
+
+		if (!ids) {
+			l->nomem = 1;
+			return 1;
+		}
+		l->ids = ids;
+	}
 	snprintf(l->ids[l->n++], sizeof(l->ids[0]), "%s", r->id);
 	return 0;
 }
@@ -918,10 +956,9 @@ enum herr firmware_rollout_tick(struct datadir *dd, int64_t now, size_t *offers)
 	if (offers)
 		*offers = 0;
 	first = record_installs(dd, now);
-	l.ids = calloc(TICK_ROLLOUTS_MAX, sizeof(l.ids[0]));
-	if (!l.ids)
-		return HERR_NOMEM;
 	rc = store_rollout_list(dd->store, "active", take_active, &l);
+	if (rc == HERR_OK && l.nomem)
+		rc = HERR_NOMEM;
 	if (first == HERR_OK)
 		first = rc;
 	/* Oldest first: an older rollout is not starved by a newer one. One failing rollout does not

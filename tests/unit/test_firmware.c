@@ -712,6 +712,50 @@ START_TEST(test_statuses_and_installs)
 }
 END_TEST
 
+/* The tick's lists start empty and grow (an idle tick allocates nothing for them): more installations
+ * than one tick records, and more live rollouts than the lists' first 16, are all handled. */
+START_TEST(test_tick_lists_grow)
+{
+	struct store_device_firmware f;
+	struct firmware_release rel;
+	struct firmware_rollout r;
+	struct seen s;
+	char model[16];
+	size_t i, recorded = 0;
+
+	devices("heater", 0, 300);
+	add_ok("heater", "2.0", 1, &rel);
+	r = create_percent(rel.id, 100, 100);
+	ck_assert_uint_eq(tick_until_quiet(), 300);
+	offered(r.id, &s);
+	ck_assert_uint_eq(s.n, 300);
+	for (i = 0; i < s.n; i++)
+		ack(s.ids[i], s.version[i], "installed");
+	ck_assert_uint_eq(tick(), 0);
+	for (i = 0; i < s.n; i++) {
+		ck_assert_int_eq(store_device_firmware(dd->store, s.ids[i], &f), HERR_OK);
+		recorded += strcmp(f.firmware_version, "2.0") == 0;
+	}
+	ck_assert_uint_gt(recorded, 16);
+	ck_assert_uint_eq(tick(), 0);
+	for (i = 0; i < s.n; i++) {
+		ck_assert_int_eq(store_device_firmware(dd->store, s.ids[i], &f), HERR_OK);
+		ck_assert_str_eq(f.firmware_version, "2.0");
+	}
+
+	/* Twenty models with a live rollout each, two devices each: one tick offers all forty. */
+	for (i = 0; i < 20; i++) {
+		snprintf(model, sizeof(model), "m%02zu", i);
+		ck_assert_int_eq(store_model_ensure(dd->store, model, NOW), HERR_OK);
+		devices(model, 1000 + 2 * (int)i, 1002 + 2 * (int)i);
+		add_ok(model, "1.0", 1, &rel);
+		(void)create_percent(rel.id, 100, 100);
+	}
+	ck_assert_uint_eq(tick(), 40);
+	ck_assert_uint_eq(tick(), 0);
+}
+END_TEST
+
 START_TEST(test_failure_threshold_abort)
 {
 	struct firmware_release rel;
@@ -946,6 +990,7 @@ static Suite *firmware_suite(void)
 	tcase_add_test(tc, test_tick_cap_and_manifests);
 	tcase_add_test(tc, test_security_and_running_version);
 	tcase_add_test(tc, test_statuses_and_installs);
+	tcase_add_test(tc, test_tick_lists_grow);
 	tcase_add_test(tc, test_failure_threshold_abort);
 	tcase_add_test(tc, test_threshold_zero);
 	tcase_add_test(tc, test_pause_resume_abort);

@@ -5,9 +5,28 @@
 #include <time.h>
 
 #include <mbedtls/asn1write.h>
+#include <mbedtls/bignum.h>
+#include <mbedtls/cipher.h>
+#include <mbedtls/ecp.h>
 #include <mbedtls/error.h>
+#include <mbedtls/md.h>
+#include <mbedtls/pem.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/x509.h>
 
 #include "common/log.h"
+
+/* mbedTLS adds a low-level module's code (0x0002-0x007F) to a high-level one's; either part may say
+ * that memory ran out. */
+static int alloc_failed(int ret)
+{
+	int high = -ret & 0xFF80, low = -ret & 0x007F;
+
+	return low == -MBEDTLS_ERR_MPI_ALLOC_FAILED || low == -MBEDTLS_ERR_ASN1_ALLOC_FAILED ||
+	       high == -MBEDTLS_ERR_X509_ALLOC_FAILED || high == -MBEDTLS_ERR_PK_ALLOC_FAILED ||
+	       high == -MBEDTLS_ERR_ECP_ALLOC_FAILED || high == -MBEDTLS_ERR_PEM_ALLOC_FAILED ||
+	       high == -MBEDTLS_ERR_MD_ALLOC_FAILED || high == -MBEDTLS_ERR_CIPHER_ALLOC_FAILED;
+}
 
 enum herr ca_mbedtls_fail(const char *func, const char *what, int ret)
 {
@@ -15,7 +34,7 @@ enum herr ca_mbedtls_fail(const char *func, const char *what, int ret)
 
 	mbedtls_strerror(ret, text, sizeof(text));
 	log_msg(LOG_LEVEL_ERR, func, "%s: %s (-0x%04x)", what, text, (unsigned)-ret);
-	return HERR_CRYPTO;
+	return ret < 0 && alloc_failed(ret) ? HERR_NOMEM : HERR_CRYPTO;
 }
 
 static void to_tm(int64_t t, struct tm *tm)

@@ -17,7 +17,8 @@
 mbedtls_pk_context *ca_key_pk(const struct ca_key *key);
 const mbedtls_x509_crt *ca_cert_crt(const struct ca_cert *cert);
 
-/* Log an mbedTLS failure (with its text) on behalf of func and return HERR_CRYPTO. */
+/* Log an mbedTLS failure (with its text) on behalf of func; HERR_NOMEM if memory ran out, else
+ * HERR_CRYPTO. */
 enum herr ca_mbedtls_fail(const char *func, const char *what, int ret);
 
 /* Unix seconds to "YYYYMMDDhhmmss" (UTC), the form mbedtls_x509write_crt_set_validity takes. */

@@ -242,8 +242,12 @@ int pki_endpoint_due(const struct datadir *dd, int64_t now)
 	struct ca_cert_info info;
 	struct ca_cert *cert = NULL;
 
-	if (load_endpoint(dd, &cert) != HERR_OK)
-		return 1;
+	enum herr rc = load_endpoint(dd, &cert);
+
+	/* A certificate that cannot be read is replaced; running out of memory reading it is no
+	 * reason to, and the question comes again on the next check. */
+	if (rc != HERR_OK)
+		return rc != HERR_NOMEM;
 	ca_cert_get_info(cert, &info);
 	ca_cert_free(cert);
 	return now >= info.not_before + (info.not_after - info.not_before) * 2 / 3;

@@ -43,7 +43,8 @@ enum herr pki_publish_crl(struct datadir *dd, char **pem);
 enum herr pki_renew_endpoint(struct datadir *dd, const char *actor, struct ca_cert_info *info);
 /* The same for the key now in DIR/keys/endpoint.key (a pin rotation's switch put it there). */
 enum herr pki_rekey_endpoint(struct datadir *dd, const char *actor, struct ca_cert_info *info);
-/* 1 if the endpoint certificate has used 2/3 of its life at now (or cannot be read). */
+/* 1 if the endpoint certificate has used 2/3 of its life at now (or cannot be read; 0 when memory
+ * ran out reading it). */
 int pki_endpoint_due(const struct datadir *dd, int64_t now);
 
 /* The bundle a device needs to verify the endpoint (issuing CA + root), as a new string. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <mbedtls/asn1.h>
+#include <mbedtls/bignum.h>
 #include <mbedtls/base64.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/oid.h>
@@ -19,6 +20,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "ca/cert.h"
+#include "ca/der.h"
 #include "ca/key.h"
 #include "common/fsutil.h"
 #include "common/rng.h"
@@ -308,6 +310,26 @@ START_TEST(test_pin)
 	ck_assert_str_eq(pin, want);
 	ck_assert_int_eq(strncmp(pin, "sha256/", 7), 0);
 	ck_assert_uint_eq(strlen(pin), 51);
+}
+END_TEST
+
+/* An mbedTLS failure that says memory ran out, alone or as either part of a combined code, is
+ * HERR_NOMEM (a caller may try again); any other is HERR_CRYPTO. */
+START_TEST(test_mbedtls_fail_kinds)
+{
+	ck_assert_int_eq(ca_mbedtls_fail(__func__, "x", MBEDTLS_ERR_X509_ALLOC_FAILED), HERR_NOMEM);
+	ck_assert_int_eq(ca_mbedtls_fail(__func__, "x", MBEDTLS_ERR_PK_ALLOC_FAILED), HERR_NOMEM);
+	ck_assert_int_eq(ca_mbedtls_fail(__func__, "x", MBEDTLS_ERR_ECP_ALLOC_FAILED), HERR_NOMEM);
+	ck_assert_int_eq(ca_mbedtls_fail(__func__, "x", MBEDTLS_ERR_MPI_ALLOC_FAILED), HERR_NOMEM);
+	ck_assert_int_eq(ca_mbedtls_fail(__func__, "x", MBEDTLS_ERR_X509_INVALID_FORMAT + MBEDTLS_ERR_ASN1_ALLOC_FAILED),
+			 HERR_NOMEM);
+	ck_assert_int_eq(ca_mbedtls_fail(__func__, "x", MBEDTLS_ERR_PK_KEY_INVALID_FORMAT + MBEDTLS_ERR_MPI_ALLOC_FAILED),
+			 HERR_NOMEM);
+	ck_assert_int_eq(ca_mbedtls_fail(__func__, "x", MBEDTLS_ERR_X509_INVALID_FORMAT + MBEDTLS_ERR_ASN1_OUT_OF_DATA),
+			 HERR_CRYPTO);
+	ck_assert_int_eq(ca_mbedtls_fail(__func__, "x", MBEDTLS_ERR_ECP_VERIFY_FAILED), HERR_CRYPTO);
+	ck_assert_int_eq(ca_mbedtls_fail(__func__, "x", MBEDTLS_ERR_X509_CERT_VERIFY_FAILED), HERR_CRYPTO);
+	ck_assert_int_eq(ca_mbedtls_fail(__func__, "x", -1), HERR_CRYPTO);
 }
 END_TEST
 
@@ -736,6 +758,7 @@ static Suite *cert_suite(void)
 	tcase_add_test(tk, test_key_sign);
 	tcase_add_test(tk, test_pin);
 	tcase_add_test(tk, test_sha256_hex);
+	tcase_add_test(tk, test_mbedtls_fail_kinds);
 	suite_add_tcase(s, tk);
 
 	unit_scratch_add(tc);

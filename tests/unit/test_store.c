@@ -63,6 +63,27 @@ static int64_t sql_int(const char *sql)
 	return sql_int_at(db_path, sql);
 }
 
+/* 1 if a step of the query plan of sql, on the test's database, contains what. */
+static int sql_int_plan(const char *sql, const char *what)
+{
+	sqlite3_stmt *stmt = NULL;
+	sqlite3 *db = NULL;
+	char q[512];
+	int found = 0;
+
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_msg(sqlite3_prepare_v2(db, q, -1, &stmt, NULL) == SQLITE_OK, "%s: %s", q, sqlite3_errmsg(db));
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		const char *detail = (const char *)sqlite3_column_text(stmt, 3);
+
+		found |= detail && strstr(detail, what) != NULL;
+	}
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return found;
+}
+
 static void sql_exec(const char *sql)
 {
 	sqlite3 *db = NULL;
@@ -660,6 +681,49 @@ static void fold(const char *dev, const char *field, int64_t start, uint32_t buc
 
 	ck_assert_int_eq(store_telemetry_fold(st, &s), HERR_OK);
 }
+
+/* Retention: a row goes once its bucket ended retention_days ago, each row by its own bucket and
+ * retention; the DELETE finds them with the expiry index, not by reading the table. */
+START_TEST(test_telemetry_expire)
+{
+	const int64_t H = 3600, D = 86400, B = (T0 / H) * H;
+	struct store_sample s = { .device_id = "a", .field = "temp", .bucket_start = B, .bucket_s = H,
+				  .retention_days = 2, .agg = "mean", .n = 1, .value = 1 };
+	int64_t deleted = -1;
+
+	add_device("a");
+	ck_assert_int_eq(store_telemetry_fold(st, &s), HERR_OK);     /* ends B + H, goes at B + H + 2 D */
+	s.field = "hum";
+	s.retention_days = 7;
+	ck_assert_int_eq(store_telemetry_fold(st, &s), HERR_OK);     /* goes at B + H + 7 D */
+	s.field = "week";
+	s.bucket_s = 7 * D;
+	s.bucket_start = B - 7 * D;
+	s.retention_days = 2;
+	ck_assert_int_eq(store_telemetry_fold(st, &s), HERR_OK);     /* ends B, goes at B + 2 D */
+
+	ck_assert_int_eq(store_telemetry_expire(st, B + 2 * D - 1, &deleted), HERR_OK);
+	ck_assert_int_eq(deleted, 0);
+	ck_assert_int_eq(store_telemetry_expire(st, B + 2 * D, &deleted), HERR_OK);
+	ck_assert_int_eq(deleted, 1);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM telemetry WHERE field = 'week'"), 0);
+	ck_assert_int_eq(store_telemetry_expire(st, B + H + 2 * D - 1, &deleted), HERR_OK);
+	ck_assert_int_eq(deleted, 0);
+	ck_assert_int_eq(store_telemetry_expire(st, B + H + 2 * D, &deleted), HERR_OK);
+	ck_assert_int_eq(deleted, 1);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM telemetry WHERE field = 'hum'"), 1);
+	ck_assert_int_eq(store_telemetry_expire(st, B + H + 7 * D, &deleted), HERR_OK);
+	ck_assert_int_eq(deleted, 1);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM telemetry"), 0);
+
+	/* The condition as sq_telemetry_expire writes it: SQLite uses the index only for the same
+	 * expression. A plan step that is not a search of telemetry_expiry would be a table scan. */
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM pragma_index_list('telemetry')"
+				 " WHERE name = 'telemetry_expiry'"), 1);
+	ck_assert_int_eq(sql_int_plan("DELETE FROM telemetry WHERE bucket_start + bucket_s + retention_days * 86400 <= 1",
+				      "USING INDEX telemetry_expiry"), 1);
+}
+END_TEST
 
 /* The feed asks for buckets that closed in a window: (after, until], by device, bucket, field. */
 START_TEST(test_telemetry_closed)
@@ -1558,6 +1622,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_new_database_not_backed_up);
 	tcase_add_test(tc, test_clients);
 	tcase_add_test(tc, test_telemetry_closed);
+	tcase_add_test(tc, test_telemetry_expire);
 	tcase_add_test(tc, test_api_token_insert_get);
 	tcase_add_test(tc, test_api_token_touch_revoke);
 	tcase_add_test(tc, test_api_token_list);

@@ -41,9 +41,6 @@
 #define REVOCATION_POLL_MS 1000
 /* How often the endpoint certificate is checked for renewal (2/3 of its life) or replacement. */
 #define CERT_CHECK_MS 5000
-/* Retention and WAL truncation run when the hour changes (buckets close on the hour at the
- * earliest), and once at start. */
-#define MAINTENANCE_CHECK_MS 10000
 /* How often closed buckets are looked for: a record goes out at most this late. */
 #define FEED_MS 1000
 /* Heap that closed connections left behind goes back to the kernel (malloc_trim) once this many
@@ -75,7 +72,6 @@ struct endpoint {
 	struct hs_pool *pool;    /* handshake threads; NULL when handshakes run on the loop */
 	struct ingest *ingest;
 	struct feed *feed;
-	int64_t maintained_hour;
 	size_t conn_peak;        /* most connections open since memory was last given back */
 	uint64_t handshakes_at_trim; /* stats.handshakes then */
 	size_t trim_open;            /* connections open and handshakes done at the last tick ... */
@@ -287,22 +283,6 @@ static void collect_handshakes(struct endpoint *ep, uint64_t now)
 		conn_set_address(c, r[i].tag, 0);
 		conn_link(&ep->conns, c);
 	}
-}
-
-/* Telemetry past its retention goes, and the WAL is emptied so no file keeps the partial
- * aggregates of buckets that have closed. */
-static void maintain(struct endpoint *ep)
-{
-	int64_t now = (int64_t)time(NULL), deleted = 0;
-
-	if (now / 3600 == ep->maintained_hour)
-		return;
-	ep->maintained_hour = now / 3600;
-	if (store_telemetry_expire(ep->dd->store, now, &deleted) != HERR_OK)
-		log_err("retention: expired telemetry could not be deleted; will retry next hour");
-	else if (deleted > 0)
-		log_info("retention: %lld telemetry rows past their retention deleted", (long long)deleted);
-	(void)store_checkpoint(ep->dd->store);
 }
 
 /* Group commit: everything this turn's messages wrote is committed at once, then their
@@ -780,7 +760,7 @@ static int on_signal(struct endpoint *ep)
 static void loop(struct endpoint *ep)
 {
 	struct epoll_event events[MAX_EVENTS];
-	uint64_t next_tick = 0, next_poll = 0, next_cert = now_ms() + CERT_CHECK_MS, next_maint = 0;
+	uint64_t next_tick = 0, next_poll = 0, next_cert = now_ms() + CERT_CHECK_MS;
 	uint64_t next_feed = 0;
 	int stop = 0;
 
@@ -816,7 +796,7 @@ static void loop(struct endpoint *ep)
 		}
 		/* The periodic work below runs outside the batch's transaction, so it waits for none. */
 		if (!stop && !ep->env.ready && !ep->wake_pending && now < next_tick && now < next_poll &&
-		    now < next_maint && now < next_cert && now < next_feed &&
+		    now < next_cert && now < next_feed &&
 		    commit_wait_us(ep) > 0)
 			continue;
 		commit_batch(ep);
@@ -843,10 +823,6 @@ static void loop(struct endpoint *ep)
 			deliver_manifests(ep);
 			reap(ep);
 			next_poll = now + REVOCATION_POLL_MS;
-		}
-		if (now >= next_maint) {
-			maintain(ep);
-			next_maint = now + MAINTENANCE_CHECK_MS;
 		}
 		if (now >= next_cert) {
 			check_certificate(ep);

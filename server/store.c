@@ -305,9 +305,9 @@ enum herr store_bridge_topics(struct store *st, const char *device_id, store_bri
 	return st->be->bridge_topics(st->impl, device_id, fn, ctx);
 }
 
-enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t *deleted)
+enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t limit, int64_t *deleted)
 {
-	return st->be->telemetry_expire(st->impl, now, deleted);
+	return st->be->telemetry_expire(st->impl, now, limit, deleted);
 }
 
 int store_writers_waiting(struct store *st)

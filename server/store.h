@@ -219,8 +219,9 @@ enum herr store_bridge_topic_add(struct store *st, const char *topic, const char
 enum herr store_bridge_topic_delete(struct store *st, const char *topic);
 typedef int (*store_bridge_topic_fn)(void *ctx, const char *topic, const char *kind);
 enum herr store_bridge_topics(struct store *st, const char *device_id, store_bridge_topic_fn fn, void *ctx);
-/* Delete telemetry past its retention at now; *deleted (may be NULL) counts rows. */
-enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t *deleted);
+/* Delete telemetry past its retention at now, at most limit rows (negative: all); *deleted (may be
+ * NULL) counts rows. Fewer than limit deleted means none is left. */
+enum herr store_telemetry_expire(struct store *st, int64_t now, int64_t limit, int64_t *deleted);
 /* Fold the write-ahead log back into the database and empty it, so no file keeps superseded
  * versions of rows (partial aggregates). Backends without such a log do nothing. */
 enum herr store_checkpoint(struct store *st);

@@ -76,7 +76,7 @@ struct store_backend {
 	enum herr (*manifest_ack)(void *impl, const char *id, const char *type, int64_t version,
 				  const char *status, int64_t at);
 	enum herr (*manifest_devices)(void *impl, const char *target, store_id_fn fn, void *ctx);
-	enum herr (*telemetry_expire)(void *impl, int64_t now, int64_t *deleted);
+	enum herr (*telemetry_expire)(void *impl, int64_t now, int64_t limit, int64_t *deleted);
 	enum herr (*checkpoint)(void *impl);
 	void (*release_memory)(void *impl);
 	int (*writers_waiting)(void *impl);

@@ -1571,11 +1571,12 @@ static enum herr sq_dropped_list(void *impl, store_dropped_fn fn, void *ctx)
 	return rc;
 }
 
-static enum herr sq_telemetry_expire(void *impl, int64_t now, int64_t *deleted)
+static enum herr sq_telemetry_expire(void *impl, int64_t now, int64_t limit, int64_t *deleted)
 {
 	int changes = 0;
-	enum herr rc = run(impl, &changes, "DELETE FROM telemetry"
-			   " WHERE bucket_start + bucket_s + retention_days * 86400 <= ?", "i", now);
+	/* The condition exactly as the telemetry_expiry index has it (migration 0010). */
+	enum herr rc = run(impl, &changes, "DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry"
+			   " WHERE bucket_start + bucket_s + retention_days * 86400 <= ? LIMIT ?)", "ii", now, limit);
 
 	if (deleted)
 		*deleted = changes;

@@ -10,8 +10,14 @@
 #include "common/log.h"
 #include "server/datadir.h"
 #include "server/firmware.h"
+#include "server/store.h"
 
 #define PERIOD_S 1
+/* Retention deletes this many rows per statement, each its own transaction, so the endpoint's group
+ * commits wait for one chunk at most; and this many chunks per tick, so that rollouts are not held
+ * up by a large expiry either. */
+#define RETENTION_CHUNK 5000
+#define RETENTION_CHUNKS_PER_TICK 20
 
 struct ticker {
 	struct datadir *dd;
@@ -22,12 +28,49 @@ struct ticker {
 	pthread_cond_t cond;
 	int stop;
 	enum herr last;              /* the last tick's result: a failure is logged once, not every second */
+	int64_t retention_hour;      /* the hour of the last expiry (time / 3600); 0 before the first */
+	int expiring;                /* an expiry is under way: more chunks next tick */
+	int64_t expired;             /* rows it deleted so far */
 };
+
+/* Telemetry past its retention goes when the hour changes (buckets close on the hour at the
+ * earliest) and once at start, a chunk at a time; then the WAL is emptied, so that no file keeps
+ * the partial aggregates of buckets that have closed. */
+static void retention(struct ticker *t, int64_t now)
+{
+	int64_t n = 0;
+	int i;
+
+	if (!t->expiring) {
+		if (now / 3600 == t->retention_hour)
+			return;
+		t->retention_hour = now / 3600;
+		t->expiring = 1;
+		t->expired = 0;
+	}
+	for (i = 0; i < RETENTION_CHUNKS_PER_TICK; i++) {
+		if (store_telemetry_expire(t->dd->store, now, RETENTION_CHUNK, &n) != HERR_OK) {
+			log_err("retention: expired telemetry could not be deleted; will retry next hour");
+			t->expiring = 0;
+			return;
+		}
+		t->expired += n;
+		if (n < RETENTION_CHUNK)
+			break;
+	}
+	if (n == RETENTION_CHUNK)
+		return; /* more next tick */
+	t->expiring = 0;
+	if (t->expired > 0)
+		log_info("retention: %lld telemetry rows past their retention deleted", (long long)t->expired);
+	(void)store_checkpoint(t->dd->store);
+}
 
 static void tick(struct ticker *t)
 {
+	int64_t now = (int64_t)time(NULL);
 	size_t offers = 0;
-	enum herr rc = firmware_rollout_tick(t->dd, (int64_t)time(NULL), &offers);
+	enum herr rc = firmware_rollout_tick(t->dd, now, &offers);
 
 	if (rc != HERR_OK && rc != t->last)
 		log_err("rollouts: a tick failed (%s); retrying every second", herr_str(rc));
@@ -36,6 +79,7 @@ static void tick(struct ticker *t)
 	t->last = rc;
 	if (offers > 0 && t->wake)
 		t->wake(t->ctx);
+	retention(t, now);
 }
 
 static void *run(void *arg)

@@ -72,6 +72,15 @@ t_eq "the expired row is gone" 0 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM
 t_eq "recent rows stay" 1 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM telemetry WHERE device_id = 'h2'")"
 t_eq "the WAL was emptied (TRUNCATE checkpoint)" 0 "$(stat -c %s "$D/hearth.db-wal" 2>/dev/null || echo 0)"
 stop_hearth
+# A large expiry goes in chunks over several ticks (on the ticker thread, not the event loop), and
+# all of it goes: 120,001 expired rows are more than one tick deletes.
+sqlite3 "$D/hearth.db" "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < 120000)
+	INSERT INTO telemetry SELECT 'h1', 'f' || i, $old, 3600, 'mean', 1, 1.0, NULL, 1 FROM c"
+start_hearth "$D"
+t "a large expiry is done, all of it" wait_for 60 grep -q "retention: 120001 telemetry rows past their retention deleted" "$HLOG"
+t_eq "... no expired row is left" 0 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM telemetry WHERE bucket_start = $old")"
+t_eq "... recent rows stay" 1 "$(sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM telemetry WHERE device_id = 'h2'")"
+stop_hearth
 # Decommissioning a device deletes what was stored about it, and revokes it.
 h1_serial=$(openssl x509 -in "$O/h1.crt" -noout -serial | cut -d= -f2)
 sqlite3 "$D/hearth.db" "INSERT INTO retained VALUES ('hearth/v1/h1/status', x'6f6e', 1, 0), ('hearth/v1/h1x/status', x'6f6e', 1, 0)"

@@ -702,26 +702,38 @@ START_TEST(test_telemetry_expire)
 	s.retention_days = 2;
 	ck_assert_int_eq(store_telemetry_fold(st, &s), HERR_OK);     /* ends B, goes at B + 2 D */
 
-	ck_assert_int_eq(store_telemetry_expire(st, B + 2 * D - 1, &deleted), HERR_OK);
+	ck_assert_int_eq(store_telemetry_expire(st, B + 2 * D - 1, -1, &deleted), HERR_OK);
 	ck_assert_int_eq(deleted, 0);
-	ck_assert_int_eq(store_telemetry_expire(st, B + 2 * D, &deleted), HERR_OK);
+	ck_assert_int_eq(store_telemetry_expire(st, B + 2 * D, -1, &deleted), HERR_OK);
 	ck_assert_int_eq(deleted, 1);
 	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM telemetry WHERE field = 'week'"), 0);
-	ck_assert_int_eq(store_telemetry_expire(st, B + H + 2 * D - 1, &deleted), HERR_OK);
+	ck_assert_int_eq(store_telemetry_expire(st, B + H + 2 * D - 1, -1, &deleted), HERR_OK);
 	ck_assert_int_eq(deleted, 0);
-	ck_assert_int_eq(store_telemetry_expire(st, B + H + 2 * D, &deleted), HERR_OK);
+	ck_assert_int_eq(store_telemetry_expire(st, B + H + 2 * D, -1, &deleted), HERR_OK);
 	ck_assert_int_eq(deleted, 1);
 	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM telemetry WHERE field = 'hum'"), 1);
-	ck_assert_int_eq(store_telemetry_expire(st, B + H + 7 * D, &deleted), HERR_OK);
+	/* At most limit rows at a time (the ticker deletes in chunks). */
+	s.bucket_start = B;
+	s.bucket_s = H;
+	s.retention_days = 7;
+	s.field = "f1";
+	ck_assert_int_eq(store_telemetry_fold(st, &s), HERR_OK);
+	s.field = "f2";
+	ck_assert_int_eq(store_telemetry_fold(st, &s), HERR_OK);
+	ck_assert_int_eq(store_telemetry_expire(st, B + H + 7 * D, 2, &deleted), HERR_OK);
+	ck_assert_int_eq(deleted, 2);
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM telemetry"), 1);
+	ck_assert_int_eq(store_telemetry_expire(st, B + H + 7 * D, 2, &deleted), HERR_OK);
 	ck_assert_int_eq(deleted, 1);
 	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM telemetry"), 0);
 
-	/* The condition as sq_telemetry_expire writes it: SQLite uses the index only for the same
-	 * expression. A plan step that is not a search of telemetry_expiry would be a table scan. */
+	/* The statement as sq_telemetry_expire writes it: SQLite uses the index only for the same
+	 * expression; without it the subquery would scan the table. */
 	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM pragma_index_list('telemetry')"
 				 " WHERE name = 'telemetry_expiry'"), 1);
-	ck_assert_int_eq(sql_int_plan("DELETE FROM telemetry WHERE bucket_start + bucket_s + retention_days * 86400 <= 1",
-				      "USING INDEX telemetry_expiry"), 1);
+	ck_assert_int_eq(sql_int_plan("DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry"
+				      " WHERE bucket_start + bucket_s + retention_days * 86400 <= 1 LIMIT 5)",
+				      "SEARCH telemetry USING INDEX telemetry_expiry"), 1);
 }
 END_TEST
 

@@ -26,7 +26,7 @@ struct ticker {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int stop;
+	int stop;                    /* under lock; retention reads it atomically */
 	enum herr last;              /* the last tick's result: a failure is logged once, not every second */
 	int64_t retention_hour;      /* the hour of the last expiry (time / 3600); 0 before the first */
 	int expiring;                /* an expiry is under way: more chunks next tick */
@@ -48,7 +48,7 @@ static void retention(struct ticker *t, int64_t now)
 		t->expiring = 1;
 		t->expired = 0;
 	}
-	for (i = 0; i < RETENTION_CHUNKS_PER_TICK; i++) {
+	for (i = 0; i < RETENTION_CHUNKS_PER_TICK && !__atomic_load_n(&t->stop, __ATOMIC_RELAXED); i++) {
 		/* In a transaction of its own: store_begin announces the writer, so the endpoint's
 		 * back-to-back group commits let it in (store_writers_waiting). */
 		enum herr rc = store_begin(t->dd->store);
@@ -66,8 +66,8 @@ static void retention(struct ticker *t, int64_t now)
 		if (n < RETENTION_CHUNK)
 			break;
 	}
-	if (n == RETENTION_CHUNK)
-		return; /* more next tick */
+	if (n == RETENTION_CHUNK || __atomic_load_n(&t->stop, __ATOMIC_RELAXED))
+		return; /* more next tick (stopping: at the next start) */
 	t->expiring = 0;
 	if (t->expired > 0)
 		log_info("retention: %lld telemetry rows past their retention deleted", (long long)t->expired);
@@ -146,7 +146,7 @@ void ticker_stop(struct ticker *t)
 	if (!t)
 		return;
 	pthread_mutex_lock(&t->lock);
-	t->stop = 1;
+	__atomic_store_n(&t->stop, 1, __ATOMIC_RELAXED); /* retention reads it between chunks */
 	pthread_cond_signal(&t->cond);
 	pthread_mutex_unlock(&t->lock);
 	pthread_join(t->thread, NULL);

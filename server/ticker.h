@@ -12,7 +12,7 @@ struct ticker;
 
 /* Start on data directory dir. wake(ctx) may be NULL; it is called from the ticker's thread. */
 enum herr ticker_start(const char *dir, void (*wake)(void *ctx), void *ctx, struct ticker **out);
-/* Stop (within a second) and free; t may be NULL. */
+/* Stop (within a second: a tick's work ends between chunks) and free; t may be NULL. */
 void ticker_stop(struct ticker *t);
 
 #endif

@@ -16,8 +16,8 @@
 /* Retention deletes this many rows per statement, each its own transaction, so the endpoint's group
  * commits wait for one chunk at most; and this many chunks per tick, so that rollouts are not held
  * up by a large expiry either. */
-#define RETENTION_CHUNK 5000
-#define RETENTION_CHUNKS_PER_TICK 20
+#define RETENTION_CHUNK 1000
+#define RETENTION_CHUNKS_PER_TICK 50
 
 struct ticker {
 	struct datadir *dd;

@@ -653,6 +653,11 @@ START_TEST(test_clients)
 	seen.count = 0;
 	ck_assert_int_eq(store_list_inactive_since(st, T0 + 51, collect_id, &seen), HERR_OK);
 	ck_assert_int_eq(seen.count, 0);
+	/* The endpoint asks this every second: both halves search an index of the revoked rows. */
+	ck_assert_int_eq(sql_int_plan("SELECT id, status FROM devices WHERE status <> 'active' AND revoked_at >= 1",
+				      "SEARCH devices USING INDEX devices_revoked"), 1);
+	ck_assert_int_eq(sql_int_plan("SELECT id, status FROM clients WHERE status <> 'active' AND revoked_at >= 1",
+				      "SEARCH clients USING INDEX clients_revoked"), 1);
 	/* The revoked client certificate is on the CRL like a device's. */
 	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM certificates WHERE serial = 'C1' AND status = 'revoked'"), 1);
 }

@@ -687,6 +687,51 @@ static void fold(const char *dev, const char *field, int64_t start, uint32_t buc
 	ck_assert_int_eq(store_telemetry_fold(st, &s), HERR_OK);
 }
 
+/* The devices a manifest goes to, as one line of ids. */
+static int join_id(void *ctx, const char *id)
+{
+	char *line = ctx;
+	size_t n = strlen(line);
+
+	snprintf(line + n, 256 - n, "%s%s", n ? " " : "", id);
+	return 0;
+}
+
+static const char *targets(const char *target)
+{
+	static char line[256];
+
+	line[0] = '\0';
+	ck_assert_int_eq(store_manifest_devices(st, target, join_id, line), HERR_OK);
+	return line;
+}
+
+/* A manifest's target: every active device, a model's, or one device; anything else, nobody. */
+START_TEST(test_manifest_devices)
+{
+	int certs = 0;
+
+	add_device("b");
+	add_device("a");
+	add_device("c");
+	ck_assert_int_eq(store_model_ensure(st, "m2", T0), HERR_OK);
+	ck_assert_int_eq(store_device_insert(st, "d", "m2", T0), HERR_OK);
+	ck_assert_int_eq(store_device_revoke(st, "c", T0 + 1, &certs), HERR_OK);
+
+	ck_assert_str_eq(targets("all"), "a b d");
+	ck_assert_str_eq(targets("model:m1"), "a b");
+	ck_assert_str_eq(targets("model:m2"), "d");
+	ck_assert_str_eq(targets("device:b"), "b");
+	ck_assert_str_eq(targets("device:c"), "");       /* revoked */
+	ck_assert_str_eq(targets("device:zz"), "");
+	ck_assert_str_eq(targets("model:"), "");
+	ck_assert_str_eq(targets("device:"), "");
+	ck_assert_str_eq(targets("All"), "");
+	ck_assert_str_eq(targets("b"), "");
+	ck_assert_str_eq(targets(""), "");
+}
+END_TEST
+
 /* Retention: a row goes once its bucket ended retention_days ago, each row by its own bucket and
  * retention; the DELETE finds them with the expiry index, not by reading the table. */
 START_TEST(test_telemetry_expire)
@@ -1640,6 +1685,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_clients);
 	tcase_add_test(tc, test_telemetry_closed);
 	tcase_add_test(tc, test_telemetry_expire);
+	tcase_add_test(tc, test_manifest_devices);
 	tcase_add_test(tc, test_api_token_insert_get);
 	tcase_add_test(tc, test_api_token_touch_revoke);
 	tcase_add_test(tc, test_api_token_list);

@@ -26,6 +26,9 @@
 #define TAG_MAX 64
 #define LIST_MAX 1000          /* devices in a list cohort */
 #define PAGE 256               /* ids read from the store before acting on them */
+/* Offers are signed in transactions of at most this many: each holds the write lock, and the
+ * endpoint's group commits wait behind it, for a few signatures rather than a tick's worth. */
+#define OFFERS_PER_TXN 8
 #define INSTALLS_PER_TICK 256
 #define TICK_ROLLOUTS_MAX 4096 /* active rollouts a tick looks at (at most one per model) */
 #define SYSTEM_ACTOR "system"
@@ -793,15 +796,21 @@ static enum herr offer(struct datadir *dd, const struct store_rollout *r, const 
 }
 
 /* One active rollout, in its own transaction: the failure check, then offers while *budget lasts. */
-static enum herr step_rollout(struct datadir *dd, const char *id, int64_t now, size_t *budget, size_t *issued)
+/* One transaction of a rollout's tick: at most OFFERS_PER_TXN offers, from the candidates after
+ * *after (moved on past those looked at). *more is set if it stopped at that cap, not for want of
+ * candidates. */
+static enum herr step_rollout(struct datadir *dd, const char *id, int64_t now, size_t *budget, size_t *issued,
+			      char after[65], int *more)
 {
 	struct store_release rel;
 	struct store_rollout r;
 	struct id_page page;
-	char after[65] = "", reason[128];
+	char reason[128];
 	int64_t offered, failures;
-	size_t i, made = 0, cancelled = 0;
+	size_t i, made = 0, cancelled = 0, cap = *budget < OFFERS_PER_TXN ? *budget : OFFERS_PER_TXN;
 	enum herr rc;
+
+	*more = 0;
 
 	if ((rc = store_begin(dd->store)) != HERR_OK)
 		return rc;
@@ -820,20 +829,22 @@ static enum herr step_rollout(struct datadir *dd, const char *id, int64_t now, s
 	}
 	if (*budget == 0 || (rc = store_release_get(dd->store, r.release, &rel)) != HERR_OK)
 		goto out;
-	while (made < *budget) {
+	while (made < cap) {
 		page.n = 0;
 		if ((rc = store_rollout_candidates(dd->store, r.id, after, PAGE, take_id, &page)) != HERR_OK)
 			goto out;
-		for (i = 0; i < page.n && made < *budget; i++) {
+		for (i = 0; i < page.n && made < cap; i++) {
+			snprintf(after, 65, "%s", page.ids[i]);
 			if (strcmp(r.cohort, "percent") == 0 && firmware_bucket(r.id, page.ids[i]) >= (unsigned)r.percent)
 				continue;
 			if ((rc = offer(dd, &r, &rel, page.ids[i], now)) != HERR_OK)
 				goto out;
 			made++;
 		}
-		if (page.n < PAGE)
+		if (made == cap)
+			*more = 1;
+		else if (page.n < PAGE)
 			break;
-		snprintf(after, sizeof(after), "%s", page.ids[page.n - 1]);
 	}
 out:
 	if (rc == HERR_OK && (rc = store_commit(dd->store)) == HERR_OK) {
@@ -972,7 +983,13 @@ enum herr firmware_rollout_tick(struct datadir *dd, int64_t now, size_t *offers)
 	/* Oldest first: an older rollout is not starved by a newer one. One failing rollout does not
 	 * hold up the others. */
 	for (i = l.n; rc == HERR_OK && i > 0; i--) {
-		enum herr one = step_rollout(dd, l.ids[i - 1], now, &budget, &issued);
+		char after[65] = "";
+		enum herr one;
+		int more;
+
+		do
+			one = step_rollout(dd, l.ids[i - 1], now, &budget, &issued, after, &more);
+		while (one == HERR_OK && more && budget > 0);
 
 		if (one != HERR_OK) {
 			log_debug("rollout %s: %s", l.ids[i - 1], herr_str(one)); /* the caller reports the tick */

@@ -795,10 +795,9 @@ static enum herr offer(struct datadir *dd, const struct store_rollout *r, const 
 	return rc == HERR_OK ? store_rollout_offer(dd->store, r->id, device, done.version, now) : rc;
 }
 
-/* One active rollout, in its own transaction: the failure check, then offers while *budget lasts. */
-/* One transaction of a rollout's tick: at most OFFERS_PER_TXN offers, from the candidates after
- * *after (moved on past those looked at). *more is set if it stopped at that cap, not for want of
- * candidates. */
+/* One transaction of an active rollout's tick: the failure check, then at most OFFERS_PER_TXN
+ * offers (and no more than *budget) from the candidates after `after`, which moves on past those
+ * looked at. *more is set if it stopped at that cap rather than for want of candidates. */
 static enum herr step_rollout(struct datadir *dd, const char *id, int64_t now, size_t *budget, size_t *issued,
 			      char after[65], int *more)
 {
@@ -811,7 +810,6 @@ static enum herr step_rollout(struct datadir *dd, const char *id, int64_t now, s
 	enum herr rc;
 
 	*more = 0;
-
 	if ((rc = store_begin(dd->store)) != HERR_OK)
 		return rc;
 	if ((rc = store_rollout_get(dd->store, id, &r)) != HERR_OK)

@@ -241,7 +241,6 @@ int pki_endpoint_due(const struct datadir *dd, int64_t now)
 {
 	struct ca_cert_info info;
 	struct ca_cert *cert = NULL;
-
 	enum herr rc = load_endpoint(dd, &cert);
 
 	/* A certificate that cannot be read is replaced; running out of memory reading it is no

@@ -206,7 +206,7 @@ loadgen() {
 		--server-pid "$SERVER_PID" --timeout "$left" "$@" >"$T/$name.out" 2>"$T/$name.err" || rc=$?
 	sed 's/^/  /' "$T/$name.err" >&2
 	if [ $rc -ne 0 ]; then
-		FAILURES+=("$name: loadgen exit $rc: $(grep -m 3 '^loadgen:' "$T/$name.err" | tr '\n' ' ')")
+		FAILURES+=("$name: loadgen exit $rc: $({ grep -m 3 '^loadgen:' "$T/$name.err" || true; } | tr '\n' ' ')")
 	fi
 	server_alive || die "the server died during '$name'"
 	# The next run starts once the server has closed this one's connections (the same devices
@@ -456,7 +456,7 @@ run_rest() {
 	LG_PID=$!
 	sleep 1
 	rest_run "$T/rest-loaded.out"
-	wait "$LG_PID" || FAILURES+=("rest: the background publishers' loadgen failed: $(grep -m 2 '^loadgen:' "$T/rest-load.err" | tr '\n' ' ')")
+	wait "$LG_PID" || FAILURES+=("rest: the background publishers' loadgen failed: $({ grep -m 2 '^loadgen:' "$T/rest-load.err" || true; } | tr '\n' ' ')")
 	LG_PID=""
 	server_alive || die "the server died during 'rest'"
 }
@@ -501,7 +501,7 @@ run_fleet() {
 	wait "$LG_PID" || rc=$?
 	LG_PID=""
 	sed 's/^/  /' "$T/$name.err" >&2
-	[ $rc -eq 0 ] || FAILURES+=("$name: loadgen exit $rc: $(grep -m 3 '^loadgen:' "$T/$name.err" | tr '\n' ' ')")
+	[ $rc -eq 0 ] || FAILURES+=("$name: loadgen exit $rc: $({ grep -m 3 '^loadgen:' "$T/$name.err" || true; } | tr '\n' ' ')")
 	server_alive || die "the server died during '$name'"
 }
 
@@ -701,8 +701,9 @@ QUICK_NOTE=""
 	fi
 	echo "hearth log warnings/errors: $WARNINGS"
 	# What they said, without the time stamps: the same line from several runs is counted once.
-	cat "$T"/hearth-*.log 2>/dev/null | grep -E ' hearth (warn|err|crit)' | sed 's/^[^ ]* //' | sort | uniq -c |
-		sort -rn | head -n 5 | cut -c1-160 | sed 's/^/  /'
+	# (None at all is no failure: grep's status is not the pipeline's.)
+	cat "$T"/hearth-*.log 2>/dev/null | { grep -E ' hearth (warn|err|crit)' || true; } | sed 's/^[^ ]* //' |
+		sort | uniq -c | sort -rn | head -n 5 | cut -c1-160 | sed 's/^/  /'
 	echo "machine busy in the idle second before: $BUSY_BEFORE % of $(nproc) CPUs"
 	others=""
 	worst=0

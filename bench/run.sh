@@ -156,8 +156,11 @@ settle() {
 	return 0
 }
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
-# The server has closed every connection of a run once it holds no more descriptors than before.
-fds_back() { [ "$(fd_count "$SERVER_PID")" -le "$FDS0" ]; }
+# Sockets only: a server may open a file for good on first use (hearth's "-writers" intent file on
+# its first write), which is no connection left open.
+sock_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -lname 'socket:*' 2>/dev/null | wc -l; }
+# The server has closed every connection of a run once it holds no more sockets than before.
+fds_back() { [ "$(sock_count "$SERVER_PID")" -le "$FDS0" ]; }
 # cpu_jiffies: busy and total jiffies of all CPUs since boot, from /proc/stat.
 cpu_jiffies() {
 	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
@@ -212,7 +215,7 @@ loadgen() {
 	# The next run starts once the server has closed this one's connections (the same devices
 	# connecting again would otherwise take over sessions still open).
 	wait_until 30 fds_back ||
-		FAILURES+=("$name: the server still held $(( $(fd_count "$SERVER_PID") - FDS0 )) more descriptors 30 s after it")
+		FAILURES+=("$name: the server still held $(( $(sock_count "$SERVER_PID") - FDS0 )) more sockets 30 s after it")
 	return 0
 }
 
@@ -392,7 +395,7 @@ run_traffic() {
 	local s=$1 r open_args=()
 	settle "$SERVER_PID"
 	MEM0_RSS=$(smaps_kib "$SERVER_PID" Rss) MEM0_PSS=$(smaps_kib "$SERVER_PID" Pss)
-	FDS0=$(fd_count "$SERVER_PID")
+	FDS0=$(sock_count "$SERVER_PID")
 	echo "mem0 $MEM0_RSS $MEM0_PSS" >"$T/$s-mem.txt"
 	[ "$s" = hearth ] && pin_server "$(hearth_cpus)"
 	if [ "$HS_TICKETS" = 0 ]; then
@@ -465,7 +468,7 @@ run_rest() {
 # The loadgen pauses at each point (its ready file says which) until we have looked.
 run_fleet() {
 	local s=$1 name=$1-fleet left rc=0 label ck=() round_s
-	FDS0=$(fd_count "$SERVER_PID")
+	FDS0=$(sock_count "$SERVER_PID")
 	echo "idle0 $(smaps_kib "$SERVER_PID" Rss) $(smaps_kib "$SERVER_PID" Pss)" >>"$T/$s-mem.txt"
 	[ "$s" = hearth ] && pin_server "$(hearth_cpus)"
 	left=$(time_left)
@@ -493,7 +496,7 @@ run_fleet() {
 		connected) echo "idle_all $(smaps_kib "$SERVER_PID" Rss) $(smaps_kib "$SERVER_PID" Pss) $(fd_count "$SERVER_PID")" >>"$T/$s-mem.txt" ;;
 		dropped)
 			# Reconnecting starts once the server has noticed every reset.
-			wait_until 60 fds_back || FAILURES+=("$name: the server still held $(( $(fd_count "$SERVER_PID") - FDS0 )) more descriptors 60 s after the resets")
+			wait_until 60 fds_back || FAILURES+=("$name: the server still held $(( $(sock_count "$SERVER_PID") - FDS0 )) more sockets 60 s after the resets")
 			;;
 		esac
 		rm -f "$T/ready"

@@ -1392,9 +1392,8 @@ static enum herr sq_bridge_state(void *impl, struct store_bridge_state *out)
 	int step;
 
 	memset(out, 0, sizeof(*out));
-	rc = prepare(s, &stmt, "SELECT b.until, b.dropped, b.connected, b.changed_at,"
-		     " (SELECT COUNT(*) FROM bridge_outbox), (SELECT COALESCE(SUM(bytes), 0) FROM bridge_outbox),"
-		     " (SELECT COALESCE(MIN(created_at), 0) FROM bridge_outbox)"
+	rc = prepare(s, &stmt, "SELECT b.until, b.dropped, b.connected, b.changed_at, b.outbox_rows,"
+		     " b.outbox_bytes, (SELECT COALESCE(MIN(created_at), 0) FROM bridge_outbox)"
 		     " FROM bridge_state b WHERE b.id = 1", "");
 	if (rc != HERR_OK)
 		return rc;
@@ -1440,34 +1439,67 @@ static enum herr sq_bridge_outbox_add(void *impl, const struct store_bridge_reco
 	return run(impl, NULL, "UPDATE bridge_state SET next_seq = next_seq + 1 WHERE id = 1", "");
 }
 
+/* The outbox's byte total (kept by triggers, migration 0013). */
+static enum herr outbox_bytes(struct sq *s, int64_t *bytes)
+{
+	sqlite3_stmt *stmt;
+	enum herr rc;
+	int step;
+
+	*bytes = 0;
+	rc = prepare(s, &stmt, "SELECT outbox_bytes FROM bridge_state WHERE id = 1", "");
+	if (rc != HERR_OK)
+		return rc;
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		*bytes = sqlite3_column_int64(stmt, 0);
+	else
+		rc = step == SQLITE_DONE ? HERR_SCHEMA : sq_fail(__func__, s, "bridge_state");
+	done(s, stmt);
+	return rc;
+}
+
+/* The newest row that has to go, oldest first, so that at most max_bytes are left: reads only the
+ * rows that go (0: none has to). */
+static enum herr outbox_cut(struct sq *s, int64_t excess, int64_t *cut)
+{
+	sqlite3_stmt *stmt;
+	int64_t freed = 0;
+	enum herr rc;
+	int step = SQLITE_DONE;
+
+	*cut = 0;
+	if (excess <= 0)
+		return HERR_OK;
+	rc = prepare(s, &stmt, "SELECT seq, bytes FROM bridge_outbox ORDER BY seq", "");
+	if (rc != HERR_OK)
+		return rc;
+	while (freed < excess && (step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		*cut = sqlite3_column_int64(stmt, 0);
+		freed += sqlite3_column_int64(stmt, 1);
+	}
+	if (freed < excess && step != SQLITE_DONE)
+		rc = sq_fail(__func__, s, "bridge_outbox");
+	done(s, stmt);
+	return rc;
+}
+
 static enum herr sq_bridge_outbox_trim(void *impl, int64_t max_bytes, int64_t min_created, int64_t now,
 				       int64_t *rows)
 {
 	struct sq *s = impl;
-	sqlite3_stmt *stmt;
-	int64_t cut = 0;
-	int aged = 0, over = 0, step;
+	int64_t bytes = 0, cut = 0;
+	int aged = 0, over = 0;
 	enum herr rc;
 
 	if (rows)
 		*rows = 0;
 	rc = run(s, &aged, "DELETE FROM bridge_outbox WHERE created_at < ? OR expires_at <= ?", "ii",
 		 min_created, now);
-	if (rc != HERR_OK)
-		return rc;
-	/* The newest row that no longer fits when the newest rows are kept first: it and all older
-	 * ones go. */
-	rc = prepare(s, &stmt, "SELECT seq FROM (SELECT seq, SUM(bytes) OVER (ORDER BY seq DESC"
-		     " ROWS UNBOUNDED PRECEDING) AS kept FROM bridge_outbox) WHERE kept > ?"
-		     " ORDER BY seq DESC LIMIT 1", "i", max_bytes);
-	if (rc != HERR_OK)
-		return rc;
-	step = sqlite3_step(stmt);
-	if (step == SQLITE_ROW)
-		cut = sqlite3_column_int64(stmt, 0);
-	else if (step != SQLITE_DONE)
-		rc = sq_fail(__func__, s, "bridge_outbox");
-	done(s, stmt);
+	if (rc == HERR_OK)
+		rc = outbox_bytes(s, &bytes);
+	if (rc == HERR_OK)
+		rc = outbox_cut(s, bytes - max_bytes, &cut);
 	if (rc == HERR_OK && cut > 0)
 		rc = run(s, &over, "DELETE FROM bridge_outbox WHERE seq <= ?", "i", cut);
 	if (rc == HERR_OK && aged + over > 0)

@@ -459,9 +459,9 @@ START_TEST(test_audit)
 END_TEST
 
 
-/* In place of the test's database, one made by a hearth before integration clients (schema 3),
- * with a device certificate in it. */
-static void make_schema3_db(void)
+/* In place of the test's database, one made by an older hearth: the migrations up to version,
+ * then the given rows. */
+static void make_old_db(int version, const char *rows)
 {
 	sqlite3 *db = NULL;
 	unsigned i;
@@ -474,19 +474,24 @@ static void make_schema3_db(void)
 	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE schema_version (version INTEGER PRIMARY KEY,"
 				      " name TEXT NOT NULL, applied_at INTEGER NOT NULL)", NULL, NULL, &err),
 			 SQLITE_OK);
-	for (i = 0; i < migration_count && migrations[i].version <= 3; i++) {
+	for (i = 0; i < migration_count && migrations[i].version <= version; i++) {
 		char ins[128];
 
 		ck_assert_msg(sqlite3_exec(db, migrations[i].sql, NULL, NULL, &err) == SQLITE_OK, "%s", err);
 		snprintf(ins, sizeof(ins), "INSERT INTO schema_version VALUES (%d, 'x', 0)", migrations[i].version);
 		ck_assert_int_eq(sqlite3_exec(db, ins, NULL, NULL, &err), SQLITE_OK);
 	}
-	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO models (name, created_at) VALUES ('m1', 0);"
-				      "INSERT INTO devices VALUES ('old-dev', 'm1', 'active', 0, NULL);"
-				      "INSERT INTO certificates VALUES ('0A', 'device', 'old-dev', 'CN=old-dev',"
-				      " 'fp-old', 0, 4000000000, 'valid', NULL, 'pem');", NULL, NULL, &err),
-			 SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, rows, NULL, NULL, &err) == SQLITE_OK, "%s", err);
 	sqlite3_close(db);
+}
+
+/* One made by a hearth before integration clients (schema 3), with a device certificate in it. */
+static void make_schema3_db(void)
+{
+	make_old_db(3, "INSERT INTO models (name, created_at) VALUES ('m1', 0);"
+		    "INSERT INTO devices VALUES ('old-dev', 'm1', 'active', 0, NULL);"
+		    "INSERT INTO certificates VALUES ('0A', 'device', 'old-dev', 'CN=old-dev',"
+		    " 'fp-old', 0, 4000000000, 'valid', NULL, 'pem');");
 }
 
 /* A schema-3 database is brought to the current schema without losing the certificate, which
@@ -506,6 +511,32 @@ START_TEST(test_upgrade_keeps_certificates)
 	/* The indexes came back with the rebuilt table. */
 	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN"
 				 " ('certificates_device', 'certificates_client', 'certificates_revoked')"), 3);
+}
+END_TEST
+
+/* An outbox filled before bridge_state kept its totals (schema 12) is counted when migrated, and
+ * the totals follow inserts and deletes from then on. */
+START_TEST(test_upgrade_counts_outbox)
+{
+	struct store_bridge_state b;
+	int64_t dropped = -1;
+
+	make_old_db(12, "INSERT INTO bridge_outbox VALUES (1, 'd', 't', 'aaaa', 0, 4, 10, 99999999999);"
+		    "INSERT INTO bridge_outbox VALUES (2, 'd', 't', 'bbbbbb', 0, 6, 11, 99999999999);"
+		    "INSERT INTO bridge_outbox VALUES (3, 'd', 't', 'cc', 0, 2, 12, 99999999999);"
+		    "UPDATE bridge_state SET next_seq = 4;");
+	ck_assert_int_eq(store_open_sqlite(db_path, &st), HERR_OK);
+	ck_assert_int_eq(store_bridge_state(st, &b), HERR_OK);
+	ck_assert_int_eq(b.rows, 3);
+	ck_assert_int_eq(b.bytes, 12);
+	ck_assert_int_eq(b.oldest, 10);
+	/* 12 bytes, at most 7 kept: the oldest two go (4 + 6), the newest stays. */
+	ck_assert_int_eq(store_bridge_outbox_trim(st, 7, 0, 1000, &dropped), HERR_OK);
+	ck_assert_int_eq(dropped, 2);
+	ck_assert_int_eq(store_bridge_state(st, &b), HERR_OK);
+	ck_assert_int_eq(b.rows, 1);
+	ck_assert_int_eq(b.bytes, 2);
+	ck_assert_int_eq(sql_int("SELECT seq FROM bridge_outbox"), 3);
 }
 END_TEST
 
@@ -1520,6 +1551,16 @@ static int collect_seq(void *ctx, const struct store_bridge_row *r)
 	return 0;
 }
 
+/* The outbox totals bridge_state keeps are those of the rows. */
+static void assert_outbox_totals(void)
+{
+	struct store_bridge_state b;
+
+	ck_assert_int_eq(store_bridge_state(st, &b), HERR_OK);
+	ck_assert_int_eq(b.rows, sql_int("SELECT COUNT(*) FROM bridge_outbox"));
+	ck_assert_int_eq(b.bytes, sql_int("SELECT COALESCE(SUM(bytes), 0) FROM bridge_outbox"));
+}
+
 START_TEST(test_bridge_outbox)
 {
 	struct store_bridge_state b;
@@ -1560,6 +1601,7 @@ START_TEST(test_bridge_outbox)
 	ck_assert_int_eq(store_device_decommission(st, "dev-2", T0 + 4, &certs), HERR_OK);
 	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM bridge_outbox WHERE device_id = 'dev-2'"), 0);
 	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM bridge_outbox"), 1);
+	assert_outbox_totals();
 	(void)s4;
 	/* Trim: nothing over the bounds, nothing goes. */
 	ck_assert_int_eq(store_bridge_outbox_trim(st, 1000, T0, T0 + 10, &dropped), HERR_OK);
@@ -1587,6 +1629,10 @@ START_TEST(test_bridge_outbox_trim)
 	/* By size: at most 55 bytes are kept, the newest; the five oldest go, counted. */
 	ck_assert_int_eq(store_bridge_outbox_trim(st, 55, T0 - 1, T0 + 50, &dropped), HERR_OK);
 	ck_assert_int_eq(dropped, 5);
+	assert_outbox_totals();
+	/* At the bound exactly, nothing more goes. */
+	ck_assert_int_eq(store_bridge_outbox_trim(st, 50, T0 - 1, T0 + 50, &dropped), HERR_OK);
+	ck_assert_int_eq(dropped, 0);
 	ck_assert_int_eq(store_bridge_outbox_list(st, 0, 16, collect_seq, &q), HERR_OK);
 	ck_assert_uint_eq(q.n, 5);
 	ck_assert_str_eq(q.payload[0], "payload-05");
@@ -1594,6 +1640,7 @@ START_TEST(test_bridge_outbox_trim)
 	/* By age: created before T0 + 6 goes. */
 	ck_assert_int_eq(store_bridge_outbox_trim(st, 1000, T0 + 6, T0 + 50, &dropped), HERR_OK);
 	ck_assert_int_eq(dropped, 1);
+	assert_outbox_totals();
 	/* By retention: row 7 expires at T0 + 100. */
 	ck_assert_int_eq(store_bridge_outbox_trim(st, 1000, T0, T0 + 100, &dropped), HERR_OK);
 	ck_assert_int_eq(dropped, 1);
@@ -1605,6 +1652,12 @@ START_TEST(test_bridge_outbox_trim)
 	ck_assert_int_eq(store_bridge_state(st, &b), HERR_OK);
 	ck_assert_int_eq(b.dropped, 7);
 	ck_assert_int_eq(b.rows, 3);
+	ck_assert_int_eq(b.bytes, 30);
+	/* Smaller than any row: all go. */
+	ck_assert_int_eq(store_bridge_outbox_trim(st, 5, T0, T0 + 100, &dropped), HERR_OK);
+	ck_assert_int_eq(dropped, 3);
+	assert_outbox_totals();
+	ck_assert_int_eq(sql_int("SELECT COUNT(*) FROM bridge_outbox"), 0);
 	/* The watermark and the connection state. */
 	ck_assert_int_eq(store_bridge_set_until(st, T0 + 3600), HERR_OK);
 	ck_assert_int_eq(store_bridge_set_connected(st, 1, T0 + 5), HERR_OK);
@@ -1679,6 +1732,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_transactions);
 	tcase_add_test(tc, test_audit);
 	tcase_add_test(tc, test_upgrade_keeps_certificates);
+	tcase_add_test(tc, test_upgrade_counts_outbox);
 	tcase_add_test(tc, test_upgrade_backs_up_first);
 	tcase_add_test(tc, test_upgrade_refused_without_backup);
 	tcase_add_test(tc, test_new_database_not_backed_up);

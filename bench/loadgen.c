@@ -8,9 +8,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>  /* struct tcp_info with tcpi_data_segs_in; glibc's lacks it */
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,8 @@ struct phase {
 	uint64_t deadline;              /* ns; 0 = only the run's own */
 	uint64_t last_connack;
 	size_t done;                    /* CONNACK received and closed again (handshake modes) */
+	uint64_t segs_in;               /* TCP segments with data received up to CONNACK, summed */
+	size_t segs_counted;            /* connections whose segments are in segs_in */
 	size_t ready;                   /* CONNACK received and kept */
 	size_t failed_open;             /* attempts that ended before CONNACK */
 	size_t lost;                    /* devices that gave up (without retry: each failed attempt) */
@@ -740,6 +743,21 @@ static int pump_publish(struct loadgen *lg, struct conn *c)
 	return conn_flush(lg, c, 1);
 }
 
+/* How many TCP segments carrying data the server sent until now (its handshake flights and the
+ * CONNACK): the fewer, the fewer sends, packets and wake-ups on both sides. */
+static void count_segments(struct phase *ph, int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    len >= offsetof(struct tcp_info, tcpi_data_segs_in) + sizeof(ti.tcpi_data_segs_in)) {
+		ph->segs_in += ti.tcpi_data_segs_in;
+		ph->segs_counted++;
+	}
+}
+
 /* 0: go on reading; -1: the connection is gone (failed or finished). */
 static int on_connack(struct loadgen *lg, struct conn *c, const uint8_t *body, size_t len)
 {
@@ -756,6 +774,7 @@ static int on_connack(struct loadgen *lg, struct conn *c, const uint8_t *body, s
 	}
 	/* In a storm what counts is when the device is back, however many attempts it took. */
 	hist_add(&ph->connect_lat, now - (ph->retry ? ph->t0 : c->started));
+	count_segments(ph, c->fd);
 	ph->last_connack = now;
 	if (c->reused)
 		ph->reused++;
@@ -1301,6 +1320,8 @@ static int run_handshakes(struct loadgen *lg, int resume)
 	printf(" p50_ms=%.3f p99_ms=%.3f max_ms=%.3f concurrency=%lu", hist_ms(&lg->ph.connect_lat, 0.50),
 	       hist_ms(&lg->ph.connect_lat, 0.99), (double)lg->ph.connect_lat.max / (double)NS_PER_MS,
 	       lg->concurrency);
+	if (lg->ph.segs_counted)
+		printf(" server_segments=%.2f", (double)lg->ph.segs_in / (double)lg->ph.segs_counted);
 	print_cpu(&a, &b);
 	printf("\n");
 	fflush(stdout);

@@ -49,6 +49,11 @@ struct tls_conn {
 	int verified;          /* the certificate was verified in this handshake (not resumed) */
 	int admitted;
 	size_t write_pending;  /* length of a write mbedTLS answered WANT_WRITE to */
+	/* Until the peer is admitted, the records mbedTLS writes are gathered here and sent when it
+	 * returns (flight_send): a flight (ServerHello to ServerHelloDone; ticket, ChangeCipherSpec
+	 * and Finished) leaves in one send and one segment, not one per record. */
+	unsigned char *flight;
+	size_t flight_len, flight_off;
 	struct tls_peer peer;
 	char error[256];
 };
@@ -286,16 +291,54 @@ void tls_server_share_tickets(struct tls_server *from, struct tls_server *to)
 					    &to->tickets->ctx);
 }
 
+/* At most this much of a handshake is gathered (a full handshake's first flight is ~1.3 KB with a
+ * P-256 chain of two); more goes out as it comes. */
+#define FLIGHT_MAX 4096
+
+static int send_error(int err)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	return err == EPIPE || err == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+/* Send what the flight holds: 0 once it is all out, else an mbedTLS error code (WANT_WRITE: the
+ * socket is full, the rest stays for the next call). */
+static int flight_send(struct tls_conn *c)
+{
+	while (c->flight_off < c->flight_len) {
+		ssize_t n = send(c->fd, c->flight + c->flight_off, c->flight_len - c->flight_off, MSG_NOSIGNAL);
+
+		if (n < 0)
+			return send_error(errno);
+		c->flight_off += (size_t)n;
+	}
+	c->flight_len = c->flight_off = 0;
+	return 0;
+}
+
 static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
 	struct tls_conn *c = ctx;
-	ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+	ssize_t n;
+	int ret;
 
-	if (n >= 0)
-		return (int)n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return MBEDTLS_ERR_SSL_WANT_WRITE;
-	return errno == EPIPE || errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_SEND_FAILED;
+	if (!c->admitted && len <= FLIGHT_MAX) {
+		if (len > FLIGHT_MAX - c->flight_len && (ret = flight_send(c)) != 0)
+			return ret;
+		if (!c->flight)
+			c->flight = malloc(FLIGHT_MAX);
+		if (c->flight) {
+			memcpy(c->flight + c->flight_len, buf, len);
+			c->flight_len += len;
+			return (int)len;
+		}
+	}
+	/* Straight out; what was gathered goes first. */
+	if ((ret = flight_send(c)) != 0)
+		return ret;
+	n = send(c->fd, buf, len, MSG_NOSIGNAL);
+	return n >= 0 ? (int)n : send_error(errno);
 }
 
 static int bio_recv(void *ctx, unsigned char *buf, size_t len)
@@ -340,6 +383,7 @@ void tls_conn_free(struct tls_conn *c)
 {
 	if (!c)
 		return;
+	free(c->flight);
 	mbedtls_ssl_free(&c->ssl);
 	tls_server_unref(c->srv);
 	free(c);
@@ -371,11 +415,23 @@ enum tls_io tls_conn_handshake(struct tls_conn *c)
 {
 	const mbedtls_x509_crt *crt;
 	const char *refusal;
-	int ret;
+	int ret, sent;
 
 	if (c->admitted)
 		return TLS_OK;
-	ret = mbedtls_ssl_handshake(&c->ssl);
+	/* What an earlier call could not send goes before anything new. */
+	sent = flight_send(c);
+	if (sent == 0) {
+		ret = mbedtls_ssl_handshake(&c->ssl);
+		/* Whatever mbedTLS wrote (records, or an alert before failing) leaves now. */
+		sent = flight_send(c);
+	} else {
+		ret = sent;
+	}
+	if (ret == 0 || ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
+		if (sent != 0)
+			ret = sent;
+	}
 	if (ret != 0) {
 		/* An EOF mid-handshake is a failed handshake, not a clean close. */
 		enum tls_io io = io_result(c, ret, "handshake");
@@ -396,6 +452,8 @@ enum tls_io tls_conn_handshake(struct tls_conn *c)
 		return TLS_FAILED;
 	}
 	c->admitted = 1;
+	free(c->flight);
+	c->flight = NULL;
 	return TLS_OK;
 }
 
@@ -469,6 +527,7 @@ int tls_conn_pending(const struct tls_conn *c)
 void tls_conn_shutdown(struct tls_conn *c)
 {
 	(void)mbedtls_ssl_close_notify(&c->ssl);
+	(void)flight_send(c);
 }
 
 const char *tls_conn_error(const struct tls_conn *c)

@@ -1,0 +1,40 @@
+# hearth gathers the records of a handshake flight and sends them at once (server/tls.c): a full
+# handshake reaches the device as three TCP segments with data (ServerHello to ServerHelloDone;
+# ticket, ChangeCipherSpec and Finished; CONNACK), a resumed one as two, instead of one segment
+# per record (9 and 4). The kernel counts them (TCP_INFO on the device's socket); the loadgen
+# reports the mean. Real peers still connect and publish.
+. "$(dirname "$0")/lib.sh"
+D=$T/data
+O=$T/out
+[ -x "${LOADGEN:-}" ] || { nok "LOADGEN names the built bench/loadgen.c"; exit 1; }
+"$HEARTH" init --data "$D" >/dev/null 2>&1 || { nok "init"; exit 1; }
+"$HEARTH" model set --data "$D" --model heater --policy schema/policies/smart-heater.json >/dev/null 2>&1 || nok "model set"
+: >"$T/ids"
+for i in 1 2 3 4; do
+	"$HEARTH" device add --data "$D" --id "f$i" --model heater --genkey --out "$O" >/dev/null 2>&1 || nok "add f$i"
+	echo "f$i" >>"$T/ids"
+done
+start_hearth "$D" || { nok "hearth serve starts"; exit 1; }
+
+# segments FILE: the server_segments figure of the loadgen's result line.
+segments() { sed -n 's/^result .* server_segments=\([0-9.]*\).*/\1/p' "$1"; }
+
+"$LOADGEN" --port "$PORT" --certdir "$O" --ids "$T/ids" --handshakes 12 --concurrency 3 --timeout 60 \
+	>"$T/full.out" 2>&1
+t_out "twelve full handshakes" "^result mode=handshakes ok=12 failed=0 " cat "$T/full.out"
+t "... each reaching the device in three segments with data, at most" \
+	awk -v s="$(segments "$T/full.out")" 'BEGIN { exit !(s != "" && s + 0 > 0 && s + 0 <= 3) }'
+"$LOADGEN" --port "$PORT" --certdir "$O" --ids "$T/ids" --resumed 12 --devices 4 --concurrency 2 --timeout 60 \
+	>"$T/resumed.out" 2>&1
+t_out "twelve resumed handshakes, all resumed" "^result mode=resumed ok=12 failed=0 .*reused_frac=1.0000" \
+	cat "$T/resumed.out"
+t "... each in two segments, at most" \
+	awk -v s="$(segments "$T/resumed.out")" 'BEGIN { exit !(s != "" && s + 0 > 0 && s + 0 <= 2) }'
+
+# Peers nobody here wrote: the OpenSSL command line and Mosquitto's client.
+t_out "openssl s_client completes a handshake" "Verify return code: 0" sh -c 'echo | timeout 20 openssl s_client \
+	-connect "127.0.0.1:$1" -CAfile "$2/ca.pem" -cert "$2/f1.crt" -key "$2/f1.key" -verify_return_error 2>&1' \
+	sh "$PORT" "$O"
+t "mosquitto_pub publishes at QoS 1" mosq_pub f2 -i f2 -q 1 -t hearth/v1/f2/telemetry -m '{"temp_c":20.5}'
+t_fails "hearth logged no warning or error" grep -qE "hearth (warn[a-z]*|error):" "$HLOG"
+stop_hearth

@@ -54,6 +54,12 @@ struct tls_conn {
 	 * and Finished) leaves in one send and one segment, not one per record. */
 	unsigned char *flight;
 	size_t flight_len, flight_off;
+	/* Until then, too, reads take what the socket holds (up to AHEAD_MAX) and mbedTLS's record
+	 * header and body reads are served from it: one recv per flight, not two per record. What is
+	 * left at admission (data sent right after the client's Finished) is served first, then the
+	 * buffer goes. */
+	unsigned char *ahead;
+	size_t ahead_len, ahead_off;
 	struct tls_peer peer;
 	char error[256];
 };
@@ -341,16 +347,47 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 	return n >= 0 ? (int)n : send_error(errno);
 }
 
+/* A handshake's reads fill at most this much at once (a full handshake's client flight is ~700
+ * bytes with a P-256 certificate). */
+#define AHEAD_MAX 4096
+
+static int recv_error(int err)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	return err == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
 static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
 	struct tls_conn *c = ctx;
-	ssize_t n = recv(c->fd, buf, len, 0);
+	ssize_t n;
 
-	if (n >= 0)
-		return (int)n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return MBEDTLS_ERR_SSL_WANT_READ;
-	return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
+	if (c->ahead_off == c->ahead_len && !c->admitted && len < AHEAD_MAX) {
+		if (!c->ahead)
+			c->ahead = malloc(AHEAD_MAX);
+		if (c->ahead) {
+			n = recv(c->fd, c->ahead, AHEAD_MAX, 0);
+			if (n <= 0)
+				return n == 0 ? 0 : recv_error(errno);
+			c->ahead_len = (size_t)n;
+			c->ahead_off = 0;
+		}
+	}
+	if (c->ahead_off < c->ahead_len) {
+		size_t k = c->ahead_len - c->ahead_off < len ? c->ahead_len - c->ahead_off : len;
+
+		memcpy(buf, c->ahead + c->ahead_off, k);
+		c->ahead_off += k;
+		if (c->admitted && c->ahead_off == c->ahead_len) {
+			free(c->ahead);
+			c->ahead = NULL;
+			c->ahead_len = c->ahead_off = 0;
+		}
+		return (int)k;
+	}
+	n = recv(c->fd, buf, len, 0);
+	return n >= 0 ? (int)n : recv_error(errno);
 }
 
 enum herr tls_conn_new(struct tls_server *srv, int fd, struct tls_conn **out)
@@ -384,6 +421,7 @@ void tls_conn_free(struct tls_conn *c)
 	if (!c)
 		return;
 	free(c->flight);
+	free(c->ahead);
 	mbedtls_ssl_free(&c->ssl);
 	tls_server_unref(c->srv);
 	free(c);
@@ -454,6 +492,11 @@ enum tls_io tls_conn_handshake(struct tls_conn *c)
 	c->admitted = 1;
 	free(c->flight);
 	c->flight = NULL;
+	if (c->ahead_off == c->ahead_len) {
+		free(c->ahead);
+		c->ahead = NULL;
+		c->ahead_len = c->ahead_off = 0;
+	}
 	return TLS_OK;
 }
 
@@ -521,7 +564,8 @@ enum tls_io tls_conn_write(struct tls_conn *c, const uint8_t *buf, size_t len, s
 
 int tls_conn_pending(const struct tls_conn *c)
 {
-	return mbedtls_ssl_get_bytes_avail(&c->ssl) > 0 || mbedtls_ssl_check_pending(&c->ssl);
+	return mbedtls_ssl_get_bytes_avail(&c->ssl) > 0 || mbedtls_ssl_check_pending(&c->ssl) ||
+	       c->ahead_off < c->ahead_len;
 }
 
 void tls_conn_shutdown(struct tls_conn *c)

@@ -9,14 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 D=$T/data
 O=$T/out
-[ -x "${LOADGEN:-}" ] || { nok "LOADGEN names the built bench/loadgen.c"; exit 1; }
-"$HEARTH" init --data "$D" >/dev/null 2>&1 || { nok "init"; exit 1; }
-"$HEARTH" model set --data "$D" --model heater --policy schema/policies/smart-heater.json >/dev/null 2>&1 || nok "model set"
-: >"$T/ids"
-for i in $(seq 1 50); do
-	"$HEARTH" device add --data "$D" --id "p$i" --model heater --genkey --out "$O" >/dev/null 2>&1 || nok "add p$i"
-	echo "p$i" >>"$T/ids"
-done
+loadgen_fleet p 50 || exit 1
 for id in v1 v2 v3 v4; do
 	"$HEARTH" device add --data "$D" --id $id --model heater --genkey --out "$O" >/dev/null 2>&1 || nok "add $id"
 done

@@ -4,14 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 D=$T/data
 O=$T/out
-[ -x "${LOADGEN:-}" ] || { nok "LOADGEN names the built bench/loadgen.c"; exit 1; }
-"$HEARTH" init --data "$D" >/dev/null 2>&1 || { nok "init"; exit 1; }
-"$HEARTH" model set --data "$D" --model heater --policy schema/policies/smart-heater.json >/dev/null 2>&1 || nok "model set"
-: >"$T/ids"
-for i in 1 2 3; do
-	"$HEARTH" device add --data "$D" --id "g$i" --model heater --genkey --out "$O" >/dev/null 2>&1 || nok "add g$i"
-	echo "g$i" >>"$T/ids"
-done
+loadgen_fleet g 3 || exit 1
 start_hearth "$D" || { nok "hearth serve starts"; exit 1; }
 
 t_out "eight full handshakes against hearth's CA succeed" "^result mode=handshakes ok=8 failed=0 " \

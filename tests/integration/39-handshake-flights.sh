@@ -7,14 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 D=$T/data
 O=$T/out
-[ -x "${LOADGEN:-}" ] || { nok "LOADGEN names the built bench/loadgen.c"; exit 1; }
-"$HEARTH" init --data "$D" >/dev/null 2>&1 || { nok "init"; exit 1; }
-"$HEARTH" model set --data "$D" --model heater --policy schema/policies/smart-heater.json >/dev/null 2>&1 || nok "model set"
-: >"$T/ids"
-for i in 1 2 3 4; do
-	"$HEARTH" device add --data "$D" --id "f$i" --model heater --genkey --out "$O" >/dev/null 2>&1 || nok "add f$i"
-	echo "f$i" >>"$T/ids"
-done
+loadgen_fleet f 4 || exit 1
 start_hearth "$D" || { nok "hearth serve starts"; exit 1; }
 
 # segments FILE: the server_segments figure of the loadgen's result line.

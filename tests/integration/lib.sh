@@ -124,6 +124,21 @@ raw() {
 }
 
 # mosq_pub ID ARGS... / mosq_sub ID ARGS...: the mosquitto clients as device ID.
+# loadgen_fleet PREFIX N: a data directory $D with the smart-heater model and devices PREFIX1..N
+# (keys and certificates in $O), their ids in $T/ids, for bench/loadgen ($LOADGEN). 1 on failure.
+loadgen_fleet() {
+	local i
+	[ -x "${LOADGEN:-}" ] || { nok "LOADGEN names the built bench/loadgen.c"; return 1; }
+	"$HEARTH" init --data "$D" >/dev/null 2>&1 || { nok "init"; return 1; }
+	"$HEARTH" model set --data "$D" --model heater --policy schema/policies/smart-heater.json >/dev/null 2>&1 ||
+		nok "model set"
+	: >"$T/ids"
+	for i in $(seq 1 "$2"); do
+		"$HEARTH" device add --data "$D" --id "$1$i" --model heater --genkey --out "$O" >/dev/null 2>&1 ||
+			nok "add $1$i"
+		echo "$1$i" >>"$T/ids"
+	done
+}
 mosq_pub() { local id=$1; shift; timeout 20 mosquitto_pub -h 127.0.0.1 -p "$PORT" --cafile "$O/ca.pem" --cert "$O/$id.crt" --key "$O/$id.key" "$@"; }
 mosq_sub() { local id=$1; shift; timeout 20 mosquitto_sub -h 127.0.0.1 -p "$PORT" --cafile "$O/ca.pem" --cert "$O/$id.crt" --key "$O/$id.key" "$@"; }
 

@@ -11,27 +11,15 @@ session was resumed, the CONNACK accepted and the PUBACK names the PUBLISH; 1 ot
 a handshake failed. Connects to 127.0.0.1 only; every wait is bounded by --timeout (default 5 s).
 """
 import argparse
+import os
 import socket
 import ssl
 import sys
 import time
 
-
-def remaining_length(n):
-    out = bytearray()
-    while True:
-        b, n = n % 128, n // 128
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def packet(first, body):
-    return bytes([first]) + remaining_length(len(body)) + body
-
-
-def mqtt_string(b):
-    return len(b).to_bytes(2, "big") + b
+sys.dont_write_bytecode = True   # nothing left beside the tests
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mqtt_raw import mqtt_string, packet  # noqa: E402  (the MQTT encoders of the hostile-input client)
 
 
 def connect_packet(client_id):

@@ -1439,22 +1439,16 @@ static enum herr sq_bridge_outbox_add(void *impl, const struct store_bridge_reco
 	return run(impl, NULL, "UPDATE bridge_state SET next_seq = next_seq + 1 WHERE id = 1", "");
 }
 
-/* The outbox's byte total (kept by triggers, migration 0013). */
-static enum herr outbox_bytes(struct sq *s, int64_t *bytes)
+/* The single integer a prepared one-row statement yields. */
+static enum herr one_int(struct sq *s, sqlite3_stmt *stmt, int64_t *out, const char *what)
 {
-	sqlite3_stmt *stmt;
-	enum herr rc;
-	int step;
+	enum herr rc = HERR_OK;
+	int step = sqlite3_step(stmt);
 
-	*bytes = 0;
-	rc = prepare(s, &stmt, "SELECT outbox_bytes FROM bridge_state WHERE id = 1", "");
-	if (rc != HERR_OK)
-		return rc;
-	step = sqlite3_step(stmt);
 	if (step == SQLITE_ROW)
-		*bytes = sqlite3_column_int64(stmt, 0);
+		*out = sqlite3_column_int64(stmt, 0);
 	else
-		rc = step == SQLITE_DONE ? HERR_SCHEMA : sq_fail(__func__, s, "bridge_state");
+		rc = sq_fail(__func__, s, what);
 	done(s, stmt);
 	return rc;
 }
@@ -1488,6 +1482,7 @@ static enum herr sq_bridge_outbox_trim(void *impl, int64_t max_bytes, int64_t mi
 				       int64_t *rows)
 {
 	struct sq *s = impl;
+	sqlite3_stmt *stmt;
 	int64_t bytes = 0, cut = 0;
 	int aged = 0, over = 0;
 	enum herr rc;
@@ -1496,8 +1491,11 @@ static enum herr sq_bridge_outbox_trim(void *impl, int64_t max_bytes, int64_t mi
 		*rows = 0;
 	rc = run(s, &aged, "DELETE FROM bridge_outbox WHERE created_at < ? OR expires_at <= ?", "ii",
 		 min_created, now);
+	/* The byte total is kept by triggers (migration 0013). */
 	if (rc == HERR_OK)
-		rc = outbox_bytes(s, &bytes);
+		rc = prepare(s, &stmt, "SELECT outbox_bytes FROM bridge_state WHERE id = 1", "");
+	if (rc == HERR_OK)
+		rc = one_int(s, stmt, &bytes, "bridge_state");
 	if (rc == HERR_OK)
 		rc = outbox_cut(s, bytes - max_bytes, &cut);
 	if (rc == HERR_OK && cut > 0)
@@ -1634,19 +1632,6 @@ static enum herr sq_checkpoint(void *impl)
 }
 
 /* --- manifests ---------------------------------------------------------------------------------- */
-
-static enum herr one_int(struct sq *s, sqlite3_stmt *stmt, int64_t *out, const char *what)
-{
-	enum herr rc = HERR_OK;
-	int step = sqlite3_step(stmt);
-
-	if (step == SQLITE_ROW)
-		*out = sqlite3_column_int64(stmt, 0);
-	else
-		rc = sq_fail(__func__, s, what);
-	done(s, stmt);
-	return rc;
-}
 
 static enum herr sq_manifest_next_version(void *impl, const char *type, int64_t *version)
 {

@@ -457,17 +457,14 @@ enum tls_io tls_conn_handshake(struct tls_conn *c)
 
 	if (c->admitted)
 		return TLS_OK;
-	/* What an earlier call could not send goes before anything new. */
-	sent = flight_send(c);
-	if (sent == 0) {
+	/* What an earlier call could not send goes before anything new; whatever mbedTLS writes now
+	 * (records, or an alert before it fails) leaves when it returns. A send that cannot finish
+	 * outranks waiting for the peer, but not a failure of mbedTLS's own. */
+	ret = flight_send(c);
+	if (ret == 0) {
 		ret = mbedtls_ssl_handshake(&c->ssl);
-		/* Whatever mbedTLS wrote (records, or an alert before failing) leaves now. */
 		sent = flight_send(c);
-	} else {
-		ret = sent;
-	}
-	if (ret == 0 || ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
-		if (sent != 0)
+		if (sent != 0 && (ret == 0 || ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE))
 			ret = sent;
 	}
 	if (ret != 0) {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <mbedtls/ecdsa.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/oid.h>
@@ -144,6 +145,48 @@ static enum herr load_certs(const char *path, mbedtls_x509_crt *crt)
 	return HERR_OK;
 }
 
+/* mbedTLS 2.28 signs and verifies with an EC key as parsed (type ECKEY) through a temporary ECDSA
+ * copy whose curve group is loaded afresh, so the base point's comb table, which costs about as
+ * much as a scalar multiplication, is rebuilt for every signature and every verification. As an
+ * ECDSA key the same key is used in place and its group keeps the table: the endpoint key signs
+ * every ServerKeyExchange and the CA key verifies every client certificate. The table is built
+ * here, once, so handshakes only read it (each tls_server's handshakes run on one thread anyway).
+ * A key of another type is left as it is. */
+static enum herr keep_base_table(mbedtls_pk_context *pk, const char *what)
+{
+#if MBEDTLS_VERSION_NUMBER < 0x03000000
+	mbedtls_pk_context ecdsa;
+	mbedtls_ecp_keypair *kp;
+	mbedtls_ecp_point r;
+	mbedtls_mpi one;
+	int ret;
+
+	if (mbedtls_pk_get_type(pk) != MBEDTLS_PK_ECKEY)
+		return HERR_OK;
+	mbedtls_pk_init(&ecdsa);
+	mbedtls_ecp_point_init(&r);
+	mbedtls_mpi_init(&one);
+	if ((ret = mbedtls_pk_setup(&ecdsa, mbedtls_pk_info_from_type(MBEDTLS_PK_ECDSA))) == 0 &&
+	    (ret = mbedtls_ecdsa_from_keypair(mbedtls_pk_ec(ecdsa), mbedtls_pk_ec(*pk))) == 0 &&
+	    (ret = mbedtls_mpi_lset(&one, 1)) == 0) {
+		kp = mbedtls_pk_ec(ecdsa);
+		ret = mbedtls_ecp_mul(&kp->grp, &r, &one, &kp->grp.G, rng_callback, NULL);
+	}
+	mbedtls_mpi_free(&one);
+	mbedtls_ecp_point_free(&r);
+	if (ret != 0) {
+		mbedtls_pk_free(&ecdsa);
+		return mbed_fail(__func__, what, ret);
+	}
+	mbedtls_pk_free(pk);
+	*pk = ecdsa;
+#else
+	(void)pk;
+	(void)what;
+#endif
+	return HERR_OK;
+}
+
 /* The subject CN of a certificate, if it is a valid device id. */
 static int peer_from_crt(const mbedtls_x509_crt *crt, struct tls_peer *peer)
 {
@@ -218,8 +261,12 @@ enum herr tls_server_new(const char *endpoint_chain, const char *endpoint_key, c
 
 	if ((rc = load_certs(endpoint_chain, &srv->own_chain)) != HERR_OK ||
 	    (rc = load_key(endpoint_key, &srv->own_key)) != HERR_OK ||
-	    (rc = load_certs(client_ca, &srv->client_ca)) != HERR_OK)
+	    (rc = load_certs(client_ca, &srv->client_ca)) != HERR_OK ||
+	    (rc = keep_base_table(&srv->own_key, endpoint_key)) != HERR_OK)
 		goto fail;
+	for (mbedtls_x509_crt *crt = &srv->client_ca; crt; crt = crt->next)
+		if ((rc = keep_base_table(&crt->pk, client_ca)) != HERR_OK)
+			goto fail;
 	ret = mbedtls_ssl_config_defaults(&srv->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
 					  MBEDTLS_SSL_PRESET_DEFAULT);
 	if (ret != 0) {

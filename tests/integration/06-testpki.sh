@@ -14,6 +14,7 @@ verdict() { pki_verdict "$O/$1.crt" "$D" "${@:2}"; }
 t_eq "expired: certificate has expired" "certificate has expired" "$(verdict expired)"
 t_eq "notyet: certificate is not yet valid" "certificate is not yet valid" "$(verdict notyet)"
 t_eq "foreign: unable to get local issuer certificate" "unable to get local issuer certificate" "$(verdict foreign)"
+t_eq "impostor: certificate signature failure" "certificate signature failure" "$(verdict impostor)"
 t_eq "selfsigned: self-signed certificate" "self-signed certificate" "$(verdict selfsigned)"
 t_eq "serverauth: passes a plain verify" OK "$(verdict serverauth)"
 t_eq "serverauth: unsuitable for TLS client use" "unsuitable certificate purpose" "$(verdict serverauth -purpose sslclient)"
@@ -38,6 +39,16 @@ t_eq "foreign: the throwaway root is P-256" "ASN1 OID: prime256v1" \
 	"$(openssl x509 -in "$O/foreign-ca.crt" -noout -text | grep -o 'ASN1 OID: .*')"
 t_eq "foreign: issued by the throwaway root, not by hearth's CA" "issuer=CN = throwaway foreign root" \
 	"$(openssl x509 -in "$O/foreign.crt" -noout -issuer)"
+t "impostor: verifies for client use against the impostor CA" \
+	openssl verify -purpose sslclient -partial_chain -CAfile "$O/impostor-ca.crt" "$O/impostor.crt"
+t_eq "impostor: its issuer name is the issuing CA's subject" \
+	"$(openssl x509 -in "$D/certs/issuing.crt" -noout -subject | cut -d= -f2-)" \
+	"$(openssl x509 -in "$O/impostor.crt" -noout -issuer | cut -d= -f2-)"
+t_eq "impostor: its AKI is the issuing CA's key identifier" \
+	"$(openssl x509 -in "$D/certs/issuing.crt" -noout -ext subjectKeyIdentifier | tail -n 1)" \
+	"$(openssl x509 -in "$O/impostor.crt" -noout -ext authorityKeyIdentifier | tail -n 1)"
+t_fails "impostor: the impostor CA's key is not the issuing CA's" sh -c \
+	"[ \"\$(openssl x509 -in '$O/impostor-ca.crt' -noout -pubkey)\" = \"\$(openssl x509 -in '$D/certs/issuing.crt' -noout -pubkey)\" ]"
 t_eq "selfsigned: issuer is its subject" "$(openssl x509 -in "$O/selfsigned.crt" -noout -subject | cut -d= -f2-)" \
 	"$(openssl x509 -in "$O/selfsigned.crt" -noout -issuer | cut -d= -f2-)"
 t "selfsigned: its signature verifies under its own key" \
@@ -46,7 +57,7 @@ t "selfsigned: its signature verifies under its own key" \
 # Every certificate: hearth's device profile (but the property under test), its own key, a known id.
 ext() { openssl x509 -in "$O/$2.crt" -noout -ext "$1" 2>/dev/null | tr -s ' \n' ' ' | sed 's/ $//'; }
 status() { sqlite3 "$D/hearth.db" "SELECT status FROM devices WHERE id = '$1'"; }
-for pair in expired:bad-expired notyet:bad-notyet foreign:bad-foreign selfsigned:bad-self \
+for pair in expired:bad-expired notyet:bad-notyet foreign:bad-foreign impostor:bad-impostor selfsigned:bad-self \
 	serverauth:bad-serverauth revoked:bad-revoked good:good-1; do
 	n=${pair%%:*} id=${pair#*:}
 	t_eq "$n: subject is CN = $id" "subject=CN = $id" "$(openssl x509 -in "$O/$n.crt" -noout -subject)"
@@ -73,10 +84,10 @@ done
 # The crafted certificates carry the registered device's key: the one hearth issued to that id.
 serial_in_db() { sqlite3 "$D/hearth.db" "SELECT COUNT(*) FROM certificates WHERE serial = '$(openssl x509 -in "$O/$1.crt" -noout -serial | cut -d= -f2)'"; }
 t_eq "good and revoked are the certificates hearth issued" "1 1" "$(serial_in_db good) $(serial_in_db revoked)"
-t_eq "the crafted ones are not in hearth's store" "0 0 0 0 0" \
-	"$(serial_in_db expired) $(serial_in_db notyet) $(serial_in_db foreign) $(serial_in_db selfsigned) $(serial_in_db serverauth)"
+t_eq "the crafted ones are not in hearth's store" "0 0 0 0 0 0" \
+	"$(serial_in_db expired) $(serial_in_db notyet) $(serial_in_db foreign) $(serial_in_db impostor) $(serial_in_db selfsigned) $(serial_in_db serverauth)"
 t_eq "ca.pem is hearth's" "$(cat "$CA")" "$(cat "$O/ca.pem")"
-t_eq "OUT holds nothing else" "ca.pem expired.crt expired.key foreign-ca.crt foreign.crt foreign.key good.crt good.key notyet.crt notyet.key revoked.crt revoked.key selfsigned.crt selfsigned.key serverauth.crt serverauth.key" \
+t_eq "OUT holds nothing else" "ca.pem expired.crt expired.key foreign-ca.crt foreign.crt foreign.key good.crt good.key impostor-ca.crt impostor.crt impostor.key notyet.crt notyet.key revoked.crt revoked.key selfsigned.crt selfsigned.key serverauth.crt serverauth.key" \
 	"$(cd "$O" && ls | tr '\n' ' ' | sed 's/ $//')"
 t_out "make_bad_certs on a directory that is not a data directory says so" "not an initialised" \
 	make_bad_certs "$T/nowhere" "$T/bad2"

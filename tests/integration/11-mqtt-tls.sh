@@ -19,6 +19,8 @@ refused() { # DESC CERTNAME CLIENTID LOGREGEX
 refused "expired certificate" expired bad-expired "refused: .*expired"
 refused "not yet valid certificate" notyet bad-notyet "refused: .*(future|not yet)"
 refused "certificate from a foreign CA" foreign bad-foreign "bad-foreign.*refused: .*not correctly signed"
+refused "certificate with the issuing CA's name and key id, another key's signature" impostor bad-impostor \
+	"bad-impostor.*refused: .*not correctly signed"
 refused "self-signed certificate" selfsigned bad-self "bad-self.*refused: .*not correctly signed"
 refused "serverAuth-only certificate" serverauth bad-serverauth "bad-serverauth.*refused: .*([Uu]sage|purpose)"
 refused "revoked certificate" revoked bad-revoked "device 'bad-revoked' refused: device or certificate revoked"

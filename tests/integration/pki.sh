@@ -5,12 +5,16 @@
 #     expired.crt/.key     CN=bad-expired, issuing CA, validity wholly in the past
 #     notyet.crt/.key      CN=bad-notyet, issuing CA, validity wholly in the future
 #     foreign.crt/.key     CN=bad-foreign, signed by a throwaway P-256 root (foreign-ca.crt)
+#     impostor.crt/.key    CN=bad-impostor, signed by a throwaway CA with the issuing CA's own
+#                          subject and key identifier but another key (impostor-ca.crt): name and
+#                          AKI lead to the issuing CA, only the signature is wrong
 #     selfsigned.crt/.key  CN=bad-self, self-signed
 #     serverauth.crt/.key  CN=bad-serverauth, issuing CA, extendedKeyUsage serverAuth only
 #     revoked.crt/.key     device bad-revoked as hearth issued it, then `hearth device revoke`d
 #     good.crt/.key        device good-1 as hearth issued it (positive control)
 #     ca.pem               DIR/certs/ca.pem (what a client verifies the endpoint with)
 #     foreign-ca.crt       the throwaway root (its key is not kept)
+#     impostor-ca.crt      the impostor CA (its key is not kept)
 #   Every bad-* id above is registered with `hearth device add --genkey`, so it is a known, active
 #   device (bad-revoked excepted); each crafted certificate carries that device's own key pair and
 #   hearth's device profile (P-256, ecdsa-with-SHA256, CA:FALSE, keyUsage critical
@@ -116,6 +120,7 @@ pki_verdict_ok() {
 	_pki_expect expired 'certificate has expired'
 	_pki_expect notyet 'certificate is not yet valid'
 	_pki_expect foreign 'unable to get local issuer certificate'
+	_pki_expect impostor 'certificate signature failure'
 	_pki_expect selfsigned 'self-signed certificate'
 	_pki_expect serverauth OK
 	_pki_expect serverauth 'unsuitable certificate purpose' -purpose sslclient
@@ -135,7 +140,7 @@ make_bad_certs() { # DIR OUT
 		set -e
 		umask 077
 		_pki_conf "$w"
-		for id in bad-expired bad-notyet bad-foreign bad-self bad-serverauth bad-revoked good-1; do
+		for id in bad-expired bad-notyet bad-foreign bad-impostor bad-self bad-serverauth bad-revoked good-1; do
 			_pki_add "$dir" "$w" "$id"
 		done
 		"$HEARTH" device revoke --data "$dir" --id bad-revoked >/dev/null
@@ -157,12 +162,25 @@ make_bad_certs() { # DIR OUT
 			-subj "/CN=throwaway foreign root" -keyout "$w/foreign-ca.key" -out "$out/foreign-ca.crt"
 		_pki_sign "$w" "$out/foreign-ca.crt" "$w/foreign-ca.key" "$w/reg/bad-foreign.key" bad-foreign \
 			"$out/foreign.crt" device $((now - 300)) $((now + 30 * 86400))
+		# The issuing CA's name and key identifier on another key: a chain builder that goes by
+		# name or AKI finds the real issuing CA, and only checking the signature tells them apart.
+		ski=$(openssl x509 -in "$ica" -noout -ext subjectKeyIdentifier | sed -n 's/^ *\([0-9A-F:]*\)$/\1/p')
+		[ -n "$ski" ]
+		printf '[ impostor ]\nsubjectKeyIdentifier = %s\nbasicConstraints = critical, CA:TRUE, pathlen:0\nkeyUsage = critical, keyCertSign, cRLSign\n' \
+			"$ski" >> "$w/ca.cnf"
+		openssl req -x509 -new -config "$w/ca.cnf" -extensions impostor -newkey ec \
+			-pkeyopt ec_paramgen_curve:prime256v1 -nodes -sha256 -days 30 \
+			-subj "$(openssl x509 -in "$ica" -noout -subject -nameopt compat | sed 's/^subject=//')" \
+			-keyout "$w/impostor-ca.key" -out "$out/impostor-ca.crt"
+		_pki_sign "$w" "$out/impostor-ca.crt" "$w/impostor-ca.key" "$w/reg/bad-impostor.key" bad-impostor \
+			"$out/impostor.crt" device $((now - 300)) $((now + 30 * 86400))
 		# Self-signed with the device's own key (so no AKI: it would name itself).
 		openssl req -x509 -new -config "$w/ca.cnf" -extensions device_self -key "$w/reg/bad-self.key" \
 			-sha256 -days 30 -subj /CN=bad-self -out "$out/selfsigned.crt"
 		cp "$w/reg/bad-expired.key" "$out/expired.key"
 		cp "$w/reg/bad-notyet.key" "$out/notyet.key"
 		cp "$w/reg/bad-foreign.key" "$out/foreign.key"
+		cp "$w/reg/bad-impostor.key" "$out/impostor.key"
 		cp "$w/reg/bad-self.key" "$out/selfsigned.key"
 		cp "$w/reg/bad-serverauth.key" "$out/serverauth.key"
 		cp "$w/reg/bad-revoked.key" "$out/revoked.key"

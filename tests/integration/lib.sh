@@ -123,7 +123,6 @@ raw() {
 		--cafile "$O/ca.pem" --cert "$O/$id.crt" --key "$O/$id.key" --timeout "${RAW_TIMEOUT:-5}" "$@"
 }
 
-# mosq_pub ID ARGS... / mosq_sub ID ARGS...: the mosquitto clients as device ID.
 # loadgen_fleet PREFIX N: a data directory $D with the smart-heater model and devices PREFIX1..N
 # (keys and certificates in $O), their ids in $T/ids, for bench/loadgen ($LOADGEN). 1 on failure.
 loadgen_fleet() {
@@ -139,6 +138,8 @@ loadgen_fleet() {
 		echo "$1$i" >>"$T/ids"
 	done
 }
+
+# mosq_pub ID ARGS... / mosq_sub ID ARGS...: the mosquitto clients as device ID.
 mosq_pub() { local id=$1; shift; timeout 20 mosquitto_pub -h 127.0.0.1 -p "$PORT" --cafile "$O/ca.pem" --cert "$O/$id.crt" --key "$O/$id.key" "$@"; }
 mosq_sub() { local id=$1; shift; timeout 20 mosquitto_sub -h 127.0.0.1 -p "$PORT" --cafile "$O/ca.pem" --cert "$O/$id.crt" --key "$O/$id.key" "$@"; }
 
